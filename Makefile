@@ -1,0 +1,45 @@
+# ReMoCo Book — two commands on a fresh machine (see README.md):
+#   make book   create .venv, install, execute every chapter, build the HTML book in _build/html
+#   make test   create .venv, install, run the unit tests and every chapter with its quick parameters
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: install test test-unit test-notebooks test-browser book clean-book bench
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (remoco)" >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Unit tests, then every chapter executed by papermill with its quick (default) parameters, then
+# nbval over the stored outputs (cells marked NBVAL_CHECK_OUTPUT must reproduce their numbers).
+test: install
+	$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider
+	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q -p no:cacheprovider
+
+test-unit: install
+	$(PY) -m pytest tests -m "not browser and not notebook" -q -p no:cacheprovider
+
+# The drag demo driven by a real (headless) Chromium through JupyterLab.
+test-browser: install
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	REMOCO_REQUIRE_BROWSER=1 $(PY) -m pytest tests/browser -m browser -q -p no:cacheprovider
+
+book: install
+	$(VENV)/bin/jupyter-book build . --toc book/_toc.yml --config _config.yml
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+clean-book:
+	rm -rf _build
+
+bench: install
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,0 +1,38 @@
+"""remoco — a reproduction of *Region-wise Motion Controller for Image-to-Video Generation* (ReMoCo).
+
+Submodules are imported lazily so that ``import remoco`` stays cheap (torch and diffusers load only
+when a submodule that needs them is used)::
+
+    import remoco
+    remoco.conditions.region_trajectory(...)
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "book_utils",
+    "conditions",
+    "controller",
+    "data",
+    "edm",
+    "flow",
+    "models",
+    "pipeline",
+    "train",
+    "video",
+    "widgets",
+)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'remoco' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))
