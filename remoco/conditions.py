@@ -1,0 +1,790 @@
+"""Motion conditions of ReMoCo: region-wise trajectory and motion mask (paper Sec. 3.2 and 3.4).
+
+Training (Sec. 3.2, Fig. 3 top), for one clip with flow maps ``f`` (L, H, W, 2) and visibility masks
+``M`` (L, H, W) measured from the first frame (Eq. 4):
+
+1. :func:`global_visibility` -- ``M_g = prod_i M^i`` (Eq. 5), the pixels visible in every frame.
+2. :func:`sample_region_selection` -- the region selection mask ``M_sel`` on the (H/k, W/k) grid of
+   k x k regions, with a mask ratio ``r_m ~ U[r_min, 1]`` of the regions dropped.
+3. :func:`pad_selection` -- ``Pad(M_sel)``: every grid cell fills its k x k block of pixels.
+4. :func:`region_trajectory` -- ``f_m = f * M_g`` (Eq. 6) and ``T_s = f_m * Pad(M_sel)`` (Eq. 7).
+5. :func:`motion_mask` -- ``M_mot = [ (1/L) sum_i ||f^i||_2 > 1 ]`` repeated over the L frames.
+
+:func:`training_conditions` chains the five steps. Inference (Sec. 3.4, Fig. 3 bottom) is
+:func:`conditions_from_user`: a user polyline moves the k x k block around its start pixel, and the
+brush mask is the motion mask. :func:`to_model_input` packs both into the (L, 3, H, W) tensor the
+motion encoder consumes (channels dx, dy, mask; Sec. 3.3).
+
+Baseline (DragNUWA / MotionCtrl): :func:`gaussian_trajectory` (user polylines) and
+:func:`gaussian_trajectory_from_flow` (training: flow at the centre of each selected cell) spread a
+one-pixel displacement with an un-normalised Gaussian of peak 1. :func:`trajectory_field_error`
+measures how far a condition field departs from the true flow (the paper's motivation).
+
+Two variants (argument ``variant``):
+
+* ``"paper"`` (default) -- the text of the paper: motion mask thresholds the mean of ``||f^i||_2``;
+  the flow is multiplied by the per-pixel global visibility ``M_g`` (Eq. 6).
+* ``"release"`` -- the authors' public code (published as MotionPro): the motion mask thresholds the
+  mean of the *squared* magnitude ``||f^i||_2^2``; and instead of multiplying by ``M_g`` per pixel,
+  a region is dropped unless it is visible on ``M_g`` resized to the k-grid with nearest-neighbour
+  interpolation (for an integer factor this reads the top-left pixel ``(i*k, j*k)`` of each cell).
+  Pixels of a kept region keep their flow even where ``M_g`` is 0.
+
+Conventions: flow channels are (dx, dy) in pixels, x = column, y = row; frame 1 has zero flow.
+All functions are pure (inputs are never modified) and vectorised (no Python loop over pixels).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+__all__ = [
+    "VARIANTS",
+    "global_visibility",
+    "sample_region_selection",
+    "pad_selection",
+    "masked_flow",
+    "region_visibility",
+    "region_trajectory",
+    "motion_mask",
+    "training_conditions",
+    "resample_polyline",
+    "user_block",
+    "conditions_from_user",
+    "default_sigma",
+    "default_kernel_size",
+    "gaussian_trajectory",
+    "gaussian_trajectory_from_flow",
+    "cell_centers",
+    "to_model_input",
+    "trajectory_field_error",
+]
+
+VARIANTS = ("paper", "release")
+
+#: Reference resolution and sigma of DragNUWA's Gaussian filter (199 px kernel, sigma 20 at 320x576).
+GAUSSIAN_REF_SIGMA = 20.0
+GAUSSIAN_REF_SIZE = (320, 576)
+
+
+# ----------------------------------------------------------------------------------------------
+# validation helpers
+# ----------------------------------------------------------------------------------------------
+def _check_variant(variant):
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_flow(flow, name="flow", finite=True):
+    if not isinstance(flow, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (L, H, W, 2), got {type(flow).__name__}")
+    if flow.ndim != 4 or flow.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (L, H, W, 2), got {tuple(flow.shape)}")
+    if not flow.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {flow.dtype}")
+    if min(flow.shape[:3]) < 1:
+        raise ValueError(f"{name} must have at least one frame, row and column, got shape {tuple(flow.shape)}")
+    # fast path: the sum of a finite tensor is finite unless it overflows; only then look closer
+    if finite and flow.numel() and not bool(torch.isfinite(flow.sum())) and not bool(torch.isfinite(flow).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def _check_visibility(visibility, shape=None, name="visibility"):
+    if not isinstance(visibility, torch.Tensor):
+        raise ValueError(f"{name} must be a bool torch.Tensor of shape (L, H, W), got {type(visibility).__name__}")
+    if visibility.dtype != torch.bool:
+        raise ValueError(f"{name} must have dtype torch.bool, got {visibility.dtype}")
+    if visibility.ndim != 3:
+        raise ValueError(f"{name} must have shape (L, H, W), got {tuple(visibility.shape)}")
+    if shape is not None and tuple(visibility.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(visibility.shape)} but flow implies (L, H, W) = {tuple(shape)}")
+
+
+def _check_k(k, height, width):
+    _check_int("k", k)
+    if height % k or width % k:
+        raise ValueError(f"k={k} must divide the image size (H, W) = ({height}, {width})")
+
+
+def _check_selection(selection, height, width, k):
+    if not isinstance(selection, torch.Tensor):
+        raise ValueError(f"selection must be a bool torch.Tensor of shape (H//k, W//k), got {type(selection).__name__}")
+    if selection.dtype != torch.bool:
+        raise ValueError(f"selection must have dtype torch.bool, got {selection.dtype}")
+    expected = (height // k, width // k)
+    if tuple(selection.shape) != expected:
+        raise ValueError(f"selection must have shape (H//k, W//k) = {expected}, got {tuple(selection.shape)}")
+
+
+def _check_r(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= float(value) <= 1.0):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# training conditions (Sec. 3.2)
+# ----------------------------------------------------------------------------------------------
+def global_visibility(visibility: torch.Tensor) -> torch.Tensor:
+    """Global visibility mask ``M_g = prod_{i=1}^{L} M^i`` (Eq. 5).
+
+    Args:
+        visibility: (L, H, W) bool, ``M^i`` = pixel of frame 1 visible in frame i (Eq. 4).
+
+    Returns:
+        (H, W) bool: True where the pixel is visible in every frame (logical AND over frames).
+    """
+    _check_visibility(visibility)
+    return _and_over_frames(visibility)
+
+
+def _and_over_frames(visibility):
+    # AND over dim 0 as a min over the uint8 view of the bool tensor (much faster than .all(0) on CPU)
+    return visibility.view(torch.uint8).amin(dim=0).view(torch.bool)
+
+
+def sample_region_selection(
+    height: int,
+    width: int,
+    k: int,
+    r_min: float,
+    generator: torch.Generator | None = None,
+    ratio: float | None = None,
+) -> torch.Tensor:
+    """Region selection mask ``M_sel`` of Eq. 7 on the (H/k, W/k) grid of k x k regions.
+
+    The mask ratio ``r_m`` is drawn uniformly from ``[r_min, 1]`` (one ``torch.rand`` draw), then
+    exactly ``n_drop = floor(r_m * N + 0.5)`` of the ``N = (H/k)(W/k)`` regions are dropped (set to
+    False), chosen uniformly without replacement (``torch.randperm``); the others are kept (True).
+    ``r_m = 1`` therefore drops every region (an empty selection is allowed and returned as is).
+
+    Args:
+        height, width: image size H, W (k must divide both).
+        k: region size.
+        r_min: minimal mask ratio in [0, 1] (paper: 0.95).
+        generator: torch.Generator for reproducibility (CPU).
+        ratio: if given, use this fixed ``r_m`` in [0, 1] instead of drawing it (``r_min`` is then
+            only validated).
+
+    Returns:
+        (H//k, W//k) bool, True = region kept.
+    """
+    _check_int("height", height)
+    _check_int("width", width)
+    _check_k(k, height, width)
+    _check_r("r_min", r_min)
+    if ratio is None:
+        u = torch.rand((), generator=generator).item()
+        r_m = float(r_min) + (1.0 - float(r_min)) * u
+    else:
+        _check_r("ratio", ratio)
+        r_m = float(ratio)
+    gh, gw = height // k, width // k
+    n = gh * gw
+    n_drop = min(n, int(math.floor(r_m * n + 0.5)))
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[torch.randperm(n, generator=generator)[:n_drop]] = False
+    return keep.view(gh, gw)
+
+
+def pad_selection(selection: torch.Tensor, k: int) -> torch.Tensor:
+    """``Pad(M_sel)`` of Eq. 7: each grid cell (i, j) fills pixels ``[i*k:(i+1)*k, j*k:(j+1)*k]``.
+
+    Args:
+        selection: (h, w) bool grid.
+        k: region size.
+
+    Returns:
+        (h*k, w*k) bool.
+    """
+    if not isinstance(selection, torch.Tensor) or selection.ndim != 2:
+        raise ValueError("selection must be a 2-D bool torch.Tensor (H//k, W//k)")
+    if selection.dtype != torch.bool:
+        raise ValueError(f"selection must have dtype torch.bool, got {selection.dtype}")
+    _check_int("k", k)
+    h, w = selection.shape
+    return selection[:, None, :, None].expand(h, k, w, k).reshape(h * k, w * k)
+
+
+def region_visibility(global_vis: torch.Tensor, k: int) -> torch.Tensor:
+    """Release (MotionPro) variant: ``M_g`` resized to the k-grid by nearest neighbour.
+
+    For an integer down-scaling factor, nearest-neighbour resizing (as OpenCV's ``INTER_NEAREST``)
+    reads the top-left pixel of every cell, ``M_g[i*k, j*k]``.
+
+    Args:
+        global_vis: (H, W) bool ``M_g``.
+        k: region size (divides H and W).
+
+    Returns:
+        (H//k, W//k) bool.
+    """
+    if not isinstance(global_vis, torch.Tensor) or global_vis.ndim != 2 or global_vis.dtype != torch.bool:
+        raise ValueError("global_vis must be an (H, W) bool torch.Tensor")
+    _check_k(k, *global_vis.shape)
+    return global_vis[::k, ::k].clone()
+
+
+def masked_flow(flow: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
+    """Masked flow maps ``f_m = {f^i * M_g}`` (Eq. 6).
+
+    Args:
+        flow: (L, H, W, 2) float. visibility: (L, H, W) bool.
+
+    Returns:
+        (L, H, W, 2) new tensor, zero where ``M_g`` is False.
+    """
+    _check_flow(flow)
+    _check_visibility(visibility, flow.shape[:3])
+    m_g = _and_over_frames(visibility)
+    return flow * m_g[None, :, :, None].to(flow.dtype)
+
+
+def _trajectory_mask(visibility, selection, k, variant):
+    """(H, W) bool of pixels whose flow survives Eq. 6-7 (paper) or the release's region rule."""
+    m_g = _and_over_frames(visibility)
+    if variant == "paper":
+        return m_g & pad_selection(selection, k)
+    return pad_selection(selection & m_g[::k, ::k], k)
+
+
+def region_trajectory(
+    flow: torch.Tensor,
+    visibility: torch.Tensor,
+    selection: torch.Tensor,
+    k: int,
+    variant: str = "paper",
+) -> torch.Tensor:
+    """Region-wise trajectory ``T_s = {f^i * M_g * Pad(M_sel)}_{i=1}^L`` (Eq. 6-7).
+
+    Args:
+        flow: (L, H, W, 2) float flow maps ``f^i`` from frame 1 to frame i (Eq. 4).
+        visibility: (L, H, W) bool visibility masks ``M^i`` (Eq. 4); ``M_g`` is their AND (Eq. 5).
+        selection: (H//k, W//k) bool region selection mask ``M_sel`` (True = keep).
+        k: region size (must divide H and W).
+        variant: ``"paper"`` multiplies by the per-pixel ``M_g`` (Eq. 6); ``"release"`` (MotionPro)
+            keeps a whole selected region iff its grid-resized visibility is True
+            (:func:`region_visibility`) and does not apply ``M_g`` per pixel.
+
+    Returns:
+        (L, H, W, 2) tensor of flow's dtype; zero outside the kept pixels.
+    """
+    _check_variant(variant)
+    _check_flow(flow)
+    L, H, W, _ = flow.shape
+    _check_visibility(visibility, (L, H, W))
+    _check_k(k, H, W)
+    _check_selection(selection, H, W, k)
+    return _region_trajectory(flow, visibility, selection, k, variant)
+
+
+def _region_trajectory(flow, visibility, selection, k, variant):
+    L, H, W, _ = flow.shape
+    keep = _trajectory_mask(visibility, selection, k, variant)
+    if flow.dtype.itemsize == 4:
+        # sparse path (the paper's regime: r_m >= 0.95 drops most regions): start from zeros and
+        # copy the kept pixels verbatim, moving each (dx, dy) float32 pair as one int64 word
+        words = flow.contiguous().view(torch.int64).view(L, H * W)
+        idx = keep.view(-1).nonzero().squeeze(1)
+        out = torch.zeros((L, H * W), dtype=torch.int64)
+        out.index_copy_(1, idx, words.index_select(1, idx))
+        return out.view(flow.dtype).view(L, H, W, 2)
+    # (H, W*2) mask matching the interleaved (dx, dy) layout; multiplying frame by frame into a
+    # fresh output keeps each step in cache (no broadcast over a size-2 inner dim, no temporary)
+    keep2 = keep[:, :, None].expand(H, W, 2).reshape(H, W * 2).to(flow.dtype)
+    src = flow.reshape(L, H, W * 2)
+    out = torch.empty((L, H, W * 2), dtype=flow.dtype)
+    for i in range(L):  # loop over frames only
+        torch.mul(src[i], keep2, out=out[i])
+    return out.view(L, H, W, 2)
+
+
+def motion_mask(flow: torch.Tensor, threshold: float = 1.0, variant: str = "paper") -> torch.Tensor:
+    """Motion mask ``M_mot`` (Sec. 3.2, "Motion Mask").
+
+    ``f_avg = (1/L) sum_i ||f^i||_2`` and ``M_mot = f_avg > threshold`` (strictly greater: a pixel
+    whose average magnitude equals the threshold is *not* moving), repeated over the L frames.
+    The release variant (MotionPro) averages the *squared* magnitude ``||f^i||_2^2`` instead.
+
+    Args:
+        flow: (L, H, W, 2) float flow maps.
+        threshold: 1.0 in the paper (pixels).
+        variant: ``"paper"`` or ``"release"``.
+
+    Returns:
+        (L, H, W, 1) bool (the same (H, W) mask in every frame; a fresh, writable tensor).
+    """
+    _check_variant(variant)
+    _check_flow(flow)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return _motion_mask(flow, float(threshold), variant)[0]
+
+
+#: relative safety margin of the bounds used by :func:`_motion_mask` (float32 rounding is ~1e-6)
+_BOUND_MARGIN = 1e-4
+
+
+def _motion_mask(flow, threshold, variant):
+    """Vectorised motion mask.
+
+    ``S = sum_i ||f^i||^2`` is accumulated frame by frame (one pass over the flow). The release
+    variant is then just ``S / L > threshold``. For the paper variant, ``a_i = ||f^i||`` satisfies
+    ``sqrt(S) <= sum_i a_i <= sqrt(L * S)`` (Cauchy-Schwarz), so ``sum_i a_i > L * t`` is certain
+    when ``S > (L t)^2`` and impossible when ``S <= L t^2``; the exact mean of the magnitudes
+    (square roots) is computed only for the pixels in between (with a 1e-4 relative margin on both
+    bounds, far above float rounding). The result equals ``mean_i ||f^i||_2 > t`` computed directly.
+    """
+    L, H, W, _ = flow.shape
+    f = flow if flow.dtype in (torch.float32, torch.float64) else flow.to(torch.float32)
+    f = f.reshape(L, H * W * 2)
+    acc = f[0] * f[0]
+    for i in range(1, L):  # loop over frames only
+        acc.addcmul_(f[i], f[i])
+    s = acc[0::2] + acc[1::2]  # (H*W,) S = sum_i ||f^i||_2^2
+    if variant == "release":
+        m = s / L > threshold  # mean over frames of the squared magnitude
+    elif threshold < 0:
+        m = torch.ones(H * W, dtype=torch.bool)
+    elif threshold == 0:
+        m = s > 0
+    else:
+        lt = L * threshold
+        m = s > lt * lt * (1 + _BOUND_MARGIN)  # certainly moving
+        undecided = (~m) & (s > L * threshold * threshold * (1 - _BOUND_MARGIN))
+        idx = undecided.nonzero().squeeze(1)
+        if idx.numel() > H * W // 2:  # mostly undecided: the dense computation is cheaper
+            sq = torch.empty(H * W * 2, dtype=f.dtype)
+            mag = torch.empty(H * W, dtype=f.dtype)
+            total = torch.zeros(H * W, dtype=f.dtype)
+            for i in range(L):  # loop over frames only
+                torch.mul(f[i], f[i], out=sq)
+                torch.add(sq[0::2], sq[1::2], out=mag)
+                total += mag.sqrt_()
+            m = total / L > threshold
+        elif idx.numel():
+            sub = f.view(L, H * W, 2).index_select(1, idx)  # (L, n, 2)
+            sub.mul_(sub)
+            mag = (sub[..., 0] + sub[..., 1]).sqrt_()  # (L, n) = ||f^i||_2
+            m[idx] = mag.mean(dim=0) > threshold
+    return m.view(1, H, W, 1).expand(L, H, W, 1).clone(), s
+
+
+def training_conditions(
+    flow: torch.Tensor,
+    visibility: torch.Tensor,
+    k: int = 8,
+    r_min: float = 0.95,
+    generator: torch.Generator | None = None,
+    variant: str = "paper",
+    threshold: float = 1.0,
+    ratio: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sec. 3.2 end to end for one clip: Eq. 5-7 and the motion mask.
+
+    Args:
+        flow: (L, H, W, 2) float. visibility: (L, H, W) bool.
+        k: region size (paper: 8). r_min: minimal mask ratio (paper: 0.95).
+        generator: torch.Generator for the region selection.
+        variant: ``"paper"`` or ``"release"`` (see the module docstring).
+        threshold: motion-mask threshold (paper: 1).
+        ratio: optional fixed mask ratio ``r_m`` (see :func:`sample_region_selection`).
+
+    Returns:
+        ``(T_s, M_mot)``: (L, H, W, 2) float region-wise trajectory and (L, H, W, 1) bool motion mask.
+    """
+    _check_variant(variant)
+    _check_flow(flow, finite=False)  # finiteness is checked below on S = sum_i ||f^i||^2 (one pass less)
+    L, H, W, _ = flow.shape
+    _check_visibility(visibility, (L, H, W))
+    _check_k(k, H, W)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    selection = sample_region_selection(H, W, k, r_min, generator=generator, ratio=ratio)
+    # inputs validated once above; the private cores skip re-validation
+    traj = _region_trajectory(flow, visibility, selection, k, variant)
+    mot, s = _motion_mask(flow, float(threshold), variant)
+    # S is non-finite if flow holds NaN/inf (or overflows when squared: then look closer)
+    if flow.numel() and not bool(torch.isfinite(s.sum())) and not bool(torch.isfinite(flow).all()):
+        raise ValueError("flow contains NaN or inf values")
+    return traj, mot
+
+
+# ----------------------------------------------------------------------------------------------
+# inference conditions (Sec. 3.4)
+# ----------------------------------------------------------------------------------------------
+def _as_points(points, name):
+    if isinstance(points, torch.Tensor):
+        pts = points.detach().to(torch.float64)
+    else:
+        try:
+            pts = torch.as_tensor(points, dtype=torch.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be a sequence of (x, y) points: {exc}") from None
+    if pts.numel() == 0:
+        raise ValueError(f"{name} is empty: a trajectory needs at least one (x, y) point")
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (P, 2) of (x, y) points, got {tuple(pts.shape)}")
+    if not bool(torch.isfinite(pts).all()):
+        raise ValueError(f"{name} contains NaN or inf coordinates")
+    return pts
+
+
+def resample_polyline(points, num_frames: int) -> torch.Tensor:
+    """Resample a polyline of (x, y) points to ``num_frames`` positions equally spaced in arc length.
+
+    Position j (0-based) lies at arc length ``s_j = j / (num_frames - 1) * total_length`` along the
+    polyline, so position 0 is the first point and position ``num_frames - 1`` the last one; the
+    vertices in between are not necessarily hit. Consecutive duplicate points (zero-length segments)
+    are harmless; a single point (or a zero-length polyline) gives ``num_frames`` copies of it.
+
+    Args:
+        points: (P, 2) (x, y) pixel coordinates (tensor or nested sequence), P >= 1.
+        num_frames: L >= 1.
+
+    Returns:
+        (L, 2) float64 positions.
+    """
+    _check_int("num_frames", num_frames)
+    pts = _as_points(points, "points")
+    if num_frames == 1:
+        return pts[:1].clone()
+    seg = (pts[1:] - pts[:-1]).norm(dim=1)  # (P-1,)
+    cum = torch.cat([pts.new_zeros(1), seg.cumsum(0)])  # (P,) arc length at each vertex
+    total = cum[-1]
+    if pts.shape[0] == 1 or total <= 0:
+        return pts[:1].expand(num_frames, 2).clone()
+    s = torch.linspace(0.0, 1.0, num_frames, dtype=torch.float64) * total
+    s[-1] = total
+    # segment index: the last vertex whose arc length is <= s (clamped to a valid segment)
+    idx = (torch.searchsorted(cum, s, right=True) - 1).clamp(0, pts.shape[0] - 2)
+    seg_len = seg[idx]
+    t = torch.where(seg_len > 0, (s - cum[idx]) / seg_len.clamp_min(1e-300), torch.zeros_like(s))
+    t = t.clamp(0.0, 1.0)
+    return pts[idx] + t[:, None] * (pts[idx + 1] - pts[idx])
+
+
+def _start_pixel(pts, height, width, name):
+    x0, y0 = float(pts[0, 0]), float(pts[0, 1])
+    if not (-0.5 <= x0 < width - 0.5 and -0.5 <= y0 < height - 0.5):
+        raise ValueError(
+            f"{name} starts at (x, y) = ({x0:g}, {y0:g}), outside the {height}x{width} image "
+            f"(needs -0.5 <= x < {width - 0.5}, -0.5 <= y < {height - 0.5})"
+        )
+    return int(math.floor(y0 + 0.5)), int(math.floor(x0 + 0.5))
+
+
+def user_block(row: int, col: int, k: int, height: int, width: int) -> tuple[int, int]:
+    """Top-left corner (top, left) of the k x k block "around" pixel (row, col) (Sec. 3.4).
+
+    The block is centred on the pixel: rows ``row - k//2 .. row - k//2 + k - 1`` (for even k the
+    pixel is the lower/right of the two central rows/columns), same for columns. Near the border
+    the block is *shifted* inside the image (never clipped, so it always holds k x k pixels and
+    always contains the start pixel): ``top = min(max(row - k//2, 0), H - k)``.
+    """
+    _check_int("k", k)
+    if k > height or k > width:
+        raise ValueError(f"k={k} must not exceed the image size (H, W) = ({height}, {width})")
+    top = min(max(row - k // 2, 0), height - k)
+    left = min(max(col - k // 2, 0), width - k)
+    return top, left
+
+
+def _check_brush(brush_mask):
+    if not isinstance(brush_mask, torch.Tensor):
+        raise ValueError(f"brush_mask must be an (H, W) bool torch.Tensor, got {type(brush_mask).__name__}")
+    if brush_mask.dtype != torch.bool:
+        raise ValueError(f"brush_mask must have dtype torch.bool, got {brush_mask.dtype}")
+    if brush_mask.ndim != 2:
+        raise ValueError(f"brush_mask must have shape (H, W), got {tuple(brush_mask.shape)}")
+
+
+def _trajectory_list(trajectories):
+    if not isinstance(trajectories, (torch.Tensor, list, tuple)) and hasattr(trajectories, "__array__"):
+        trajectories = torch.as_tensor(trajectories)  # numpy (N, P, 2) or (P, 2)
+    if isinstance(trajectories, torch.Tensor):
+        if trajectories.ndim == 2:  # a single polyline (P, 2)
+            return [trajectories]
+        if trajectories.ndim != 3:
+            raise ValueError(f"trajectories tensor must have shape (N, P, 2), got {tuple(trajectories.shape)}")
+        return list(trajectories)
+    if not isinstance(trajectories, (list, tuple)):
+        raise ValueError(f"trajectories must be a list of (P, 2) polylines, got {type(trajectories).__name__}")
+    return list(trajectories)
+
+
+def _user_displacements(trajectories, height, width, num_frames):
+    """[(row, col, (L, 2) displacement)] for every user polyline."""
+    out = []
+    for n, traj in enumerate(_trajectory_list(trajectories)):
+        name = f"trajectories[{n}]"
+        pts = _as_points(traj, name)
+        row, col = _start_pixel(pts, height, width, name)
+        pos = resample_polyline(pts, num_frames)
+        out.append((row, col, (pos - pos[:1]).to(torch.float32)))
+    return out
+
+
+def conditions_from_user(
+    trajectories,
+    brush_mask: torch.Tensor,
+    num_frames: int,
+    k: int = 8,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Region-wise trajectory and motion mask from user input (Sec. 3.4, Fig. 3 bottom).
+
+    Each trajectory is a polyline of (x, y) pixel points describing the motion of its start pixel.
+    It is resampled to ``num_frames`` positions equally spaced in arc length
+    (:func:`resample_polyline`: first = start point, last = end point) and its displacement from the
+    start, ``p_j - p_0``, fills the k x k block around the start pixel (the start point rounded to
+    the nearest pixel) in every frame j. The block is centred on the pixel (rows
+    ``y - k//2 .. y - k//2 + k - 1``) and, at the border, shifted inside the image (never clipped;
+    see :func:`user_block`). Where blocks of several trajectories overlap, the later trajectory in
+    the list wins. The brush mask becomes the motion mask, repeated over the frames.
+
+    Args:
+        trajectories: list of (P_n, 2) polylines (tensors or sequences) or an (N, P, 2) tensor;
+            an empty list gives a zero trajectory field.
+        brush_mask: (H, W) bool brushed motion region; fixes the image size.
+        num_frames: L.
+        k: region size (1 <= k <= min(H, W); it need not divide H, W here).
+
+    Returns:
+        ``(T_s, M_mot)``: (L, H, W, 2) float32 and (L, H, W, 1) bool.
+    """
+    _check_brush(brush_mask)
+    _check_int("num_frames", num_frames)
+    H, W = brush_mask.shape
+    _check_int("k", k)
+    if k > H or k > W:
+        raise ValueError(f"k={k} must not exceed the brush_mask size (H, W) = ({H}, {W})")
+    traj = torch.zeros(num_frames, H, W, 2, dtype=torch.float32)
+    for row, col, disp in _user_displacements(trajectories, H, W, num_frames):
+        top, left = user_block(row, col, k, H, W)
+        traj[:, top : top + k, left : left + k, :] = disp[:, None, None, :]
+    mot = brush_mask[None, :, :, None].repeat(num_frames, 1, 1, 1)
+    return traj, mot
+
+
+# ----------------------------------------------------------------------------------------------
+# Gaussian-filtered point trajectory (DragNUWA / MotionCtrl baseline)
+# ----------------------------------------------------------------------------------------------
+def default_sigma(height: int, width: int) -> float:
+    """Gaussian sigma scaled with resolution: ``sigma = 20 * sqrt(H*W / (320*576))``.
+
+    DragNUWA uses sigma = 20 at 320x576 (kernel 199 px); this rule keeps the blurred area a fixed
+    fraction of the image (it gives 11.9 at 256x256, where MotionCtrl uses 10; 18.9 at 320x512;
+    3.0 at 64x64).
+    """
+    _check_int("height", height)
+    _check_int("width", width)
+    return GAUSSIAN_REF_SIGMA * math.sqrt(height * width / (GAUSSIAN_REF_SIZE[0] * GAUSSIAN_REF_SIZE[1]))
+
+
+def default_kernel_size(sigma: float) -> int:
+    """Odd kernel size ``2 * round(5 * sigma) - 1`` (about 10 sigma), at least 3.
+
+    Reproduces both references: sigma 20 -> 199 px (DragNUWA), sigma 10 -> 99 px (MotionCtrl).
+    """
+    return max(3, 2 * int(math.floor(5.0 * sigma + 0.5)) - 1)
+
+
+def _gaussian_params(height, width, sigma, kernel_size):
+    if sigma is None:
+        sigma = default_sigma(height, width)
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
+    if kernel_size is None:
+        kernel_size = default_kernel_size(sigma)
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
+    return float(sigma), kernel_size // 2
+
+
+def _gauss_1d(centres: torch.Tensor, length: int, sigma: float, half: int) -> torch.Tensor:
+    """(n, length) un-normalised Gaussian ``exp(-d^2 / 2 sigma^2)`` (peak 1), 0 beyond ``half`` px."""
+    d = torch.arange(length, dtype=torch.float32)[None, :] - centres.to(torch.float32)[:, None]
+    g = torch.exp(-0.5 * (d / sigma) ** 2)
+    return g.masked_fill_(d.abs() > half, 0.0)
+
+
+def gaussian_trajectory(
+    trajectories,
+    height: int,
+    width: int,
+    num_frames: int,
+    sigma: float | None = None,
+    kernel_size: int | None = None,
+) -> torch.Tensor:
+    """Gaussian-filtered point trajectory (baseline of DragNUWA / MotionCtrl) from user polylines.
+
+    Each polyline is resampled exactly as in :func:`conditions_from_user`; its displacement
+    ``p_j - p_0`` is placed on the single start pixel and spread by the separable, un-normalised
+    Gaussian ``G(dy, dx) = exp(-(dx^2 + dy^2) / (2 sigma^2))`` (peak 1, truncated to a square
+    ``kernel_size`` window). Contributions of several trajectories add up (the filter is linear).
+    So the field equals the displacement at the start pixel (for an isolated trajectory) and
+    decays away from it.
+
+    Args:
+        trajectories: as in :func:`conditions_from_user`.
+        height, width: image size H, W.
+        num_frames: L.
+        sigma: Gaussian sigma in pixels; default :func:`default_sigma` (``20 sqrt(HW / (320*576))``).
+        kernel_size: odd window size; default :func:`default_kernel_size` (``2 round(5 sigma) - 1``).
+
+    Returns:
+        (L, H, W, 2) float32.
+    """
+    _check_int("height", height)
+    _check_int("width", width)
+    _check_int("num_frames", num_frames)
+    sigma, half = _gaussian_params(height, width, sigma, kernel_size)
+    items = _user_displacements(trajectories, height, width, num_frames)
+    if not items:
+        return torch.zeros(num_frames, height, width, 2, dtype=torch.float32)
+    rows = torch.tensor([r for r, _, _ in items])
+    cols = torch.tensor([c for _, c, _ in items])
+    disp = torch.stack([d for _, _, d in items])  # (P, L, 2)
+    gy = _gauss_1d(rows, height, sigma, half)  # (P, H)
+    gx = _gauss_1d(cols, width, sigma, half)  # (P, W)
+    # field[l, y, x, c] = sum_p gy[p, y] gx[p, x] disp[p, l, c]
+    rhs = (gx[:, None, :, None] * disp[:, :, None, :]).reshape(len(items), -1)  # (P, L*W*2)
+    field = gy.T @ rhs  # (H, L*W*2)
+    return field.view(height, num_frames, width, 2).permute(1, 0, 2, 3).contiguous()
+
+
+def cell_centers(height: int, width: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre pixel of every k x k cell: rows ``i*k + k//2`` and columns ``j*k + k//2``.
+
+    This is the pixel whose centred block (:func:`user_block`) is exactly the cell, so the
+    inference rule of Sec. 3.4 applied at a cell centre reproduces the training region.
+    """
+    _check_k(k, height, width)
+    return torch.arange(height // k) * k + k // 2, torch.arange(width // k) * k + k // 2
+
+
+def gaussian_trajectory_from_flow(
+    flow: torch.Tensor,
+    visibility: torch.Tensor,
+    selection: torch.Tensor,
+    k: int,
+    sigma: float | None = None,
+    kernel_size: int | None = None,
+) -> torch.Tensor:
+    """Training version of the Gaussian baseline on the same sampled regions as Eq. 7.
+
+    For every selected cell whose centre pixel (:func:`cell_centers`) is visible in all frames
+    (``M_g`` = 1 there, Eq. 5), the flow at that centre pixel is splatted with the un-normalised
+    Gaussian of :func:`gaussian_trajectory`; contributions add up. A Gaussian-baseline controller
+    can therefore be trained on exactly the points the region-wise controller sees.
+
+    Args:
+        flow, visibility, selection, k: as in :func:`region_trajectory`.
+        sigma, kernel_size: as in :func:`gaussian_trajectory`.
+
+    Returns:
+        (L, H, W, 2) float32.
+    """
+    _check_flow(flow)
+    L, H, W, _ = flow.shape
+    _check_visibility(visibility, (L, H, W))
+    _check_k(k, H, W)
+    _check_selection(selection, H, W, k)
+    sigma, half = _gaussian_params(H, W, sigma, kernel_size)
+    rows, cols = cell_centers(H, W, k)
+    m_g = _and_over_frames(visibility)
+    use = selection & m_g[rows][:, cols]  # (h, w)
+    grid = flow[:, rows][:, :, cols].to(torch.float32) * use[None, :, :, None]  # (L, h, w, 2)
+    gy = _gauss_1d(rows, H, sigma, half)  # (h, H)
+    gx = _gauss_1d(cols, W, sigma, half)  # (w, W)
+    # field[l, y, x, c] = sum_{i, j} gy[i, y] grid[l, i, j, c] gx[j, x]  (separable, exact)
+    tmp = torch.einsum("iy,lijc->lyjc", gy, grid)  # (L, H, w, 2)
+    return torch.einsum("lyjc,jx->lyxc", tmp, gx).contiguous()
+
+
+# ----------------------------------------------------------------------------------------------
+# model input and metrics
+# ----------------------------------------------------------------------------------------------
+def to_model_input(
+    region_trajectory: torch.Tensor,
+    motion_mask: torch.Tensor,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """Concatenate ``T_s`` and ``M_mot`` along channels (Sec. 3.3): (L, 3, H, W) float32.
+
+    Channels: 0 = dx, 1 = dy (pixels, divided by ``scale`` if given; default: no normalisation),
+    2 = motion mask as 0/1.
+
+    Args:
+        region_trajectory: (L, H, W, 2) float. motion_mask: (L, H, W, 1) bool (or 0/1 float).
+        scale: optional positive number dividing the displacements.
+    """
+    _check_flow(region_trajectory, "region_trajectory")
+    if not isinstance(motion_mask, torch.Tensor):
+        raise ValueError("motion_mask must be an (L, H, W, 1) torch.Tensor")
+    if tuple(motion_mask.shape) != tuple(region_trajectory.shape[:3]) + (1,):
+        raise ValueError(
+            f"motion_mask must have shape {tuple(region_trajectory.shape[:3]) + (1,)} to match "
+            f"region_trajectory, got {tuple(motion_mask.shape)}"
+        )
+    if motion_mask.dtype != torch.bool and not motion_mask.is_floating_point():
+        raise ValueError(f"motion_mask must be bool or float, got dtype {motion_mask.dtype}")
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive finite number or None, got {scale!r}")
+    traj = region_trajectory.to(torch.float32)
+    if scale is not None:
+        traj = traj / float(scale)
+    out = torch.cat([traj, motion_mask.to(torch.float32)], dim=-1)  # (L, H, W, 3)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def trajectory_field_error(
+    condition: torch.Tensor,
+    flow: torch.Tensor,
+    region: torch.Tensor,
+    relative: bool = False,
+) -> torch.Tensor:
+    """Mean end-point error between a trajectory condition field and the true flow inside a region.
+
+    ``EPE = mean over frames i and pixels p in region of ||condition^i(p) - f^i(p)||_2``. With
+    ``relative=True`` it is divided by the mean ``||f^i(p)||_2`` over the same set (so 1.0 means
+    "as wrong as a zero field"). Used to quantify the paper's motivation (Sec. 3.2): a
+    Gaussian-filtered point trajectory departs from the flow, a region-wise one does not where it is
+    defined.
+
+    Args:
+        condition: (L, H, W, 2) float, e.g. ``T_s`` or a Gaussian field.
+        flow: (L, H, W, 2) float reference flow.
+        region: (H, W) or (L, H, W) bool, the pixels evaluated (must be non-empty).
+
+    Returns:
+        0-d float tensor.
+    """
+    _check_flow(condition, "condition")
+    _check_flow(flow)
+    if condition.shape != flow.shape:
+        raise ValueError(f"condition shape {tuple(condition.shape)} differs from flow shape {tuple(flow.shape)}")
+    if not isinstance(region, torch.Tensor) or region.dtype != torch.bool:
+        raise ValueError("region must be a bool torch.Tensor of shape (H, W) or (L, H, W)")
+    L, H, W, _ = flow.shape
+    if tuple(region.shape) == (H, W):
+        region = region[None].expand(L, H, W)
+    elif tuple(region.shape) != (L, H, W):
+        raise ValueError(f"region must have shape (H, W) = {(H, W)} or (L, H, W) = {(L, H, W)}, got {tuple(region.shape)}")
+    if not bool(region.any()):
+        raise ValueError("region is empty: no pixel to evaluate")
+    err = (condition.to(torch.float64) - flow.to(torch.float64)).norm(dim=-1)[region].mean()
+    if relative:
+        ref = flow.to(torch.float64).norm(dim=-1)[region].mean()
+        if ref <= 0:
+            raise ValueError("relative=True needs non-zero flow inside region")
+        err = err / ref
+    return err.to(torch.float32)
