@@ -140,6 +140,12 @@ class MotionEncoder(nn.Module):
     Stage 0 pixel-unshuffles by ``latent_factor`` (exact, no information lost) then applies two 3x3 convs;
     stage j >= 1 is a stride-2 3x3 conv then a 3x3 conv (the same ceil-halving as the UNet's down-samplers).
     Frames are encoded independently; temporal mixing happens in the modulation layers.
+
+    Initialisation: He (Kaiming) normal weights with zero biases, so that the condition's signal keeps its
+    scale through the SiLU stack. With PyTorch's default conv initialisation each stage shrinks it about
+    ten-fold and the biases dominate: measured on a synthetic clip's dense ``[T_s, M_mot]``, the part of the
+    deepest feature map that depends on the condition had an r.m.s. of 0.0003 (0.11 with He init), so the
+    coarse UNet scales, where an object can be moved by a whole cell, could not learn from the trajectory.
     """
 
     def __init__(self, channels=(32, 64, 64), latent_factor: int = 4, in_channels: int = 3):
@@ -156,6 +162,10 @@ class MotionEncoder(nn.Module):
             prev = c
         self.stages = nn.ModuleList(stages)
         self.unshuffle = nn.PixelUnshuffle(latent_factor) if latent_factor > 1 else nn.Identity()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward(self, condition: torch.Tensor) -> list[torch.Tensor]:
         if condition.ndim != 4 or condition.shape[1] != self.in_channels:
