@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: install test test-unit test-notebooks test-browser book clean-book bench
+.PHONY: install test test-unit test-notebooks test-browser book clean-book bench notebooks
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ book: install
 
 clean-book:
 	rm -rf _build
+
+# Re-execute every chapter in place with its default parameters (refreshes the stored outputs that nbval checks;
+# run after changing the library or the shipped checkpoints).
+notebooks: install
+	for nb in $(NOTEBOOKS); do echo "== $$nb"; $(VENV)/bin/papermill --cwd notebooks -k python3 "$$nb" "$$nb" || exit 1; done
 
 bench: install
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

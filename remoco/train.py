@@ -98,8 +98,8 @@ class TrainConfig:
     """Every setting of a training run. Build one with :func:`preset_config` (``"toy-cpu"`` or ``"paper"``)
     and override fields; invalid values raise :class:`ValueError` naming the field.
 
-    Fields that do not change the trained weights (``out_dir``, ``stop_after``, ``progress``, ``num_workers``)
-    are left out of the run fingerprint that a resumed run must match."""
+    Fields that do not change the trained weights (``out_dir``, ``stop_after``, ``progress``, ``num_workers``,
+    ``cache_clips``) are left out of the run fingerprint that a resumed run must match."""
 
     preset: str = "toy-cpu"
     stage: str = "controller"          # base (= vae then unet) | vae | unet | controller
@@ -158,11 +158,12 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 1
     cache_latents: bool = True
+    cache_clips: bool = True           # keep generated synthetic clips in memory (~0.4 MB each at toy size)
     num_workers: int = 0
     stop_after: int | None = None      # stop this run after N optimizer steps (simulated kill, tests)
     progress: bool = True
 
-    _RUNTIME = ("out_dir", "stop_after", "progress", "num_workers")
+    _RUNTIME = ("out_dir", "stop_after", "progress", "num_workers", "cache_clips")
 
     def __post_init__(self):
         self.validate()
@@ -324,7 +325,7 @@ PRESETS: dict[str, dict] = {
         displacement_scale=None, base="stabilityai/stable-video-diffusion-img2vid", lora_rank=32,
         batch_size=8, grad_accum=1, max_steps=100_000, lr=1e-5, lr_schedule="constant", warmup_steps=0,
         mixed_precision="bf16", p_mean=0.7, p_std=1.6, cond_dropout=0.1, fps=8, motion_bucket_id=127,
-        vae_steps=0, checkpoint_every=1000, flow_source="dot", cache_latents=False, num_workers=8,
+        vae_steps=0, checkpoint_every=1000, flow_source="dot", cache_latents=False, cache_clips=False, num_workers=8,
     ),
 }
 
@@ -492,6 +493,7 @@ class TrainClips(torch.utils.data.Dataset):
         self.cfg = config
         self.with_flow = with_flow
         self._flow_cache: dict = {}
+        self._clip_cache: dict = {}
         if config.data == "synthetic":
             self.files = None
             self.n = config.num_clips
@@ -527,9 +529,16 @@ class TrainClips(torch.utils.data.Dataset):
         if not 0 <= i < self.n:
             raise IndexError(f"clip index {i} out of range for {self.n} clips")
         if self.files is None:
-            clip = data.make_clip(cfg.data_seed * 1_000_003 + i, cfg.num_frames, cfg.height, cfg.width,
-                                  kind=self.kind_of(i))
-            video, flow, vis = clip.video, clip.flow, clip.visibility
+            # a synthetic clip costs ~80 ms to draw and is read ~5 times in a toy run: keep it (same tensors,
+            # so the trained weights do not depend on cache_clips)
+            if i in self._clip_cache:
+                video, flow, vis = self._clip_cache[i]
+            else:
+                clip = data.make_clip(cfg.data_seed * 1_000_003 + i, cfg.num_frames, cfg.height, cfg.width,
+                                      kind=self.kind_of(i))
+                video, flow, vis = clip.video, clip.flow, clip.visibility
+                if cfg.cache_clips:
+                    self._clip_cache[i] = (video, flow, vis)
         else:
             from . import video as vio
 
