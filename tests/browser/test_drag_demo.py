@@ -159,65 +159,70 @@ def test_drag_demo_in_jupyterlab(tmp_path):
     page = None
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1500})
-            page.set_default_timeout(60_000)
-            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-            _run_all_cells(page)
+            try:
+                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1500})
+                page.set_default_timeout(60_000)
+                page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+                page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+                _run_all_cells(page)
 
-            demo = page.wait_for_selector(".remoco-drag-demo", state="attached", timeout=120_000)
-            demo.scroll_into_view_if_needed()
-            canvas = page.locator(".remoco-drag-demo canvas").last
-            canvas.scroll_into_view_if_needed()
-            page.wait_for_timeout(500)
-            box = canvas.bounding_box()
-            assert box and box["width"] > 100, f"canvas not laid out: {box}"
-            scale = box["width"] / (64 * MAGNIFICATION)  # CSS px per canvas px (1 unless zoomed)
+                demo = page.wait_for_selector(".remoco-drag-demo", state="attached", timeout=120_000)
+                demo.scroll_into_view_if_needed()
+                canvas = page.locator(".remoco-drag-demo canvas").last
+                canvas.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                box = canvas.bounding_box()
+                assert box and box["width"] > 100, f"canvas not laid out: {box}"
+                scale = box["width"] / (64 * MAGNIFICATION)  # CSS px per canvas px (1 unless zoomed)
 
-            def at(u, v):  # canvas pixel -> page coordinates
-                return box["x"] + u * scale, box["y"] + v * scale
+                def at(u, v):  # canvas pixel -> page coordinates
+                    return box["x"] + u * scale, box["y"] + v * scale
 
-            def model(u, v):
-                return u / MAGNIFICATION - 0.5, v / MAGNIFICATION - 0.5
+                def model(u, v):
+                    return u / MAGNIFICATION - 0.5, v / MAGNIFICATION - 0.5
 
-            # 1. brush the motion region
-            page.click(".remoco-drag-demo button:has-text('Brush')")
-            _drag(page, [at(150, 120), at(190, 130), at(230, 140)])
-            st = _wait_state(state_file, lambda s: s["state"]["brush_pixels"] > 0, 30, "a brushed region")
+                # 1. brush the motion region
+                page.click(".remoco-drag-demo button:has-text('Brush')")
+                _drag(page, [at(150, 120), at(190, 130), at(230, 140)])
+                st = _wait_state(state_file, lambda s: s["state"]["brush_pixels"] > 0, 30, "a brushed region")
 
-            # 2. draw a trajectory
-            page.click(".remoco-drag-demo button:has-text('Trajectory')")
-            start, mid, end = (190, 130), (250, 130), (300, 190)
-            _drag(page, [at(*start), at(*mid), at(*end)])
-            st = _wait_state(state_file, lambda s: len(s["state"]["drawn_trajectories"]) == 1, 30,
-                             "one drawn trajectory")
-            traj = st["state"]["drawn_trajectories"][0]
-            for got, want in ((traj[0], model(*start)), (traj[-1], model(*end))):
-                assert abs(got[0] - want[0]) <= 0.5 and abs(got[1] - want[1]) <= 0.5, (traj, start, end)
+                # 2. draw a trajectory
+                page.click(".remoco-drag-demo button:has-text('Trajectory')")
+                start, mid, end = (190, 130), (250, 130), (300, 190)
+                _drag(page, [at(*start), at(*mid), at(*end)])
+                st = _wait_state(state_file, lambda s: len(s["state"]["drawn_trajectories"]) == 1, 30,
+                                 "one drawn trajectory")
+                traj = st["state"]["drawn_trajectories"][0]
+                for got, want in ((traj[0], model(*start)), (traj[-1], model(*end))):
+                    assert abs(got[0] - want[0]) <= 0.5 and abs(got[1] - want[1]) <= 0.5, (traj, start, end)
 
-            # 3. animate
-            page.click(".remoco-drag-demo button:has-text('Animate')")
-            page.wait_for_selector(".remoco-drag-demo video", timeout=120_000)
-            st = _wait_state(state_file, lambda s: s["video_frames_shape"] is not None, 30, "a generated video")
-            assert st["video_frames_shape"][1:] == [64, 64, 3]
-            assert st["video_frames_shape"][0] == st["num_frames"]
-            assert st["message_kind"] in ("info", "warning"), st["message"]
-            assert "Unexpected error" not in page.inner_text(".remoco-drag-demo")
-            assert page.locator(".remoco-drag-demo a[download='inputs.json']").count() == 1
+                # 3. animate
+                page.click(".remoco-drag-demo button:has-text('Animate')")
+                page.wait_for_selector(".remoco-drag-demo video", timeout=120_000)
+                st = _wait_state(state_file, lambda s: s["video_frames_shape"] is not None, 30, "a generated video")
+                assert st["video_frames_shape"][1:] == [64, 64, 3]
+                assert st["video_frames_shape"][0] == st["num_frames"]
+                assert st["message_kind"] in ("info", "warning"), st["message"]
+                assert "Unexpected error" not in page.inner_text(".remoco-drag-demo")
+                assert page.locator(".remoco-drag-demo a[download='inputs.json']").count() == 1
 
-            demo.scroll_into_view_if_needed()
-            page.screenshot(path=str(shot), full_page=True)
-            browser.close()
-    except Exception:
-        if page is not None and not page.is_closed():
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"\nfailure screenshot: {tmp_path / 'failure.png'}")
-        print("browser console (last 30):\n" + "\n".join(console[-30:]))
-        print(f"JupyterLab log: {tmp_path / 'jupyterlab.log'}")
-        raise
+                demo.scroll_into_view_if_needed()
+                page.screenshot(path=str(shot), full_page=True)
+                browser.close()
+            except Exception:
+                if page is not None and not page.is_closed():
+                    try:
+                        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                        print(f"\nfailure screenshot: {tmp_path / 'failure.png'}")
+                    except Exception as shot_exc:  # noqa: BLE001 - never mask the test's own error
+                        print(f"\n(no failure screenshot: {shot_exc})")
+                print("browser console (last 30):\n" + "\n".join(console[-30:]))
+                print(f"JupyterLab log: {tmp_path / 'jupyterlab.log'}\n"
+                      + (tmp_path / "jupyterlab.log").read_text()[-2000:])
+                raise
     finally:
         proc.terminate()
         try:
