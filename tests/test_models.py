@@ -137,3 +137,14 @@ def test_encode_reference_image_matches_pipeline_pil_path(toy):
     with pytest.raises(ValueError, match="image"):
         models.encode_reference_image(toy, x[0])
     assert math.isfinite(float(ours.detach().sum()))
+
+
+def test_toy_temporal_decoder_starts_as_a_per_frame_decoder():
+    vae = models.build_toy_components(seed=0)["vae"]
+    conv = vae.decoder.time_conv_out  # (3, 1, 1) convolution over frames
+    x = torch.randn(1, conv.in_channels, 5, 4, 4)
+    with torch.no_grad():
+        y = conv(x)
+    # each frame passes through unchanged: no mixing with neighbours, no darkened first/last frame
+    assert torch.allclose(y, x, atol=1e-6)
+    assert conv.bias.abs().max() == 0
