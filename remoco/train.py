@@ -1391,6 +1391,9 @@ def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 
     traj = torch.as_tensor(np.asarray(trajectory, np.float32) if not torch.is_tensor(trajectory) else trajectory,
                            dtype=torch.float32)
     target = resample_polyline(traj, L).double().numpy()
+    x0, y0 = target[0]
+    if not (-0.5 <= x0 < W - 0.5 and -0.5 <= y0 < H - 0.5):
+        raise ValueError(f"trajectory must start inside the {W}x{H} video, got start (x, y) = ({x0:.2f}, {y0:.2f})")
     if tracker == "lk":
         d = np.arange(-radius, radius + 1, dtype=np.float64)
         grid = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2) + target[0]
@@ -1400,8 +1403,7 @@ def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 
         from .flow import estimate_flow
 
         flow, _ = estimate_flow(torch.from_numpy(v))
-        x = int(np.clip(round(target[0][0]), 0, W - 1))
-        y = int(np.clip(round(target[0][1]), 0, H - 1))
+        x, y = int(round(x0)), int(round(y0))  # inside the frame: checked above
         patch = flow[:, max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
         track = target[0] + np.median(patch.reshape(L, -1, 2).double().numpy(), axis=1)
     dist = np.linalg.norm(track[1:] - target[1:], axis=-1).mean()

@@ -357,6 +357,10 @@ def test_trajectory_distance_bad_input():
         T.track_points(v[..., 0], [[1.0, 2.0]])
     with pytest.raises(ValueError, match="tracker"):
         T.trajectory_distance(v, [[1.0, 2.0], [3.0, 4.0]], tracker="cotracker")
+    H, W = v.shape[1:3]
+    for start in ([-3.0, 5.0], [5.0, H + 2.0], [W - 0.5, 5.0]):  # outside the frame: an error, never clipped
+        with pytest.raises(ValueError, match="trajectory must start inside"):
+            T.trajectory_distance(v, [start, [10.0, 10.0]])
 
 
 def test_overlay_trajectory_draws_on_a_copy():
