@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from remoco import shipped as S
 from remoco import train as T
 
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         out = {"stages": rows, "peak_rss_mb": T.peak_rss_mb()}
         if a.full:
             t0 = time.perf_counter()
-            summary = T.ship(root / "ship", root / "shipped", progress=False)
+            summary = S.ship(root / "ship", root / "shipped", progress=False)
             out["full"] = {"wall_s": time.perf_counter() - t0, **summary}
             print(f"full toy training (base + controller): {out['full']['wall_s']:.0f} s")
         out["peak_rss_mb"] = T.peak_rss_mb()

@@ -20,6 +20,8 @@ _SUBMODULES = (
     "flow",
     "models",
     "pipeline",
+    "shipped",
+    "drawing",
     "train",
     "video",
     "widgets",

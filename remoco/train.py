@@ -63,13 +63,7 @@ __all__ = [
     "TrainResult",
     "preset_config",
     "train",
-    "ship",
-    "SHIPPED_DIR",
-    "load_shipped_base",
-    "load_shipped_pipeline",
     "read_log",
-    "plot_loss_curves",
-    "overlay_trajectory",
     "track_points",
     "trajectory_distance",
     "object_trajectory",
@@ -1169,157 +1163,11 @@ def train(config: TrainConfig) -> TrainResult:
     return result
 
 
-# ============================================================================================ shipping
-_SHIP_FILES_BASE = ("model_index.json", "vae", "unet", "image_encoder", "scheduler", "feature_extractor")
-
-
-def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", variants=("remoco",),
-         progress: bool = True) -> dict:
-    """Train the toy base and the controller variants from scratch and copy the weights (safetensors, no
-    optimizer state), configs, CSV logs and provenance to ``dest`` (``data/checkpoints/toy-base`` and
-    ``data/checkpoints/<variant>-toy``). Resumable: the work happens in ``out_root``."""
-    out_root, dest = Path(out_root), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    summary: dict = {}
-    base_cfg = preset_config(preset, "base", out_dir=str(out_root / "toy-base"), progress=progress)
-    t0 = time.perf_counter()
-    base = train(base_cfg)
-    summary["base"] = dict(seconds=base.seconds, final_loss=base.final_loss, wall=time.perf_counter() - t0)
-    if base.final_path is None:
-        raise RuntimeError("base training did not finish")
-    d = dest / "toy-base"
-    tmp = dest / (_TMP_PREFIX + "toy-base")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in _SHIP_FILES_BASE:
-        src = base.final_path / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / name)
-    shutil.copy2(base.final_path / "provenance.json", tmp / "provenance.json")
-    (tmp / "logs").mkdir()
-    for k, p in base.logs.items():
-        shutil.copy2(p, tmp / "logs" / f"{k}.csv")
-    base_cfg.replace(out_dir="runs/toy-base", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-    shutil.rmtree(d, ignore_errors=True)
-    os.replace(tmp, d)
-    for variant in variants:
-        t0 = time.perf_counter()
-        ccfg = preset_config(preset, "controller", variant=variant, base=str(base.final_path),
-                             out_dir=str(out_root / f"{variant}-toy"), progress=progress)
-        res = train(ccfg)
-        summary[variant] = dict(seconds=res.seconds, final_loss=res.final_loss, wall=time.perf_counter() - t0)
-        if res.final_path is None:
-            raise RuntimeError(f"controller {variant} training did not finish")
-        d = dest / f"{variant}-toy"
-        tmp = dest / (_TMP_PREFIX + f"{variant}-toy")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(res.final_path, tmp)
-        shutil.copy2(res.logs["controller"], tmp / "log.csv")
-        ccfg.replace(out_dir=f"runs/{variant}-toy", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-        shutil.rmtree(d, ignore_errors=True)
-        os.replace(tmp, d)
-    summary["peak_rss_mb"] = peak_rss_mb()
-    _write_json(dest / "ship_summary.json", summary)
-    for f in dest.rglob("*"):  # safetensors' writer creates 0600 files
-        if f.is_file():
-            f.chmod(0o644)
-    return summary
-
-
-def load_shipped_base(path=None):
-    """The shipped toy base model (``data/checkpoints/toy-base``) as a diffusers
-    :class:`~diffusers.StableVideoDiffusionPipeline` on the CPU, progress bar off."""
-    from . import models
-
-    p = Path(path) if path is not None else SHIPPED_DIR / "toy-base"
-    if not (p / "model_index.json").is_file():
-        raise FileNotFoundError(f"path={str(p)!r} has no model_index.json: regenerate the shipped checkpoints "
-                                "with `python -m remoco.train --preset toy-cpu --ship`")
-    pipe = models.load_svd_pipeline(str(p))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def load_shipped_pipeline(variant: str = "remoco", base_path=None, controller_path=None):
-    """Toy base + shipped controller ``variant`` as a :class:`remoco.pipeline.ReMoCoPipeline` (CPU, ready
-    to sample). Variants other than ``"remoco"`` must have been trained into ``data/checkpoints/<variant>-toy``
-    (``python -m remoco.train --preset toy-cpu --ship --variants remoco gaussian ...``)."""
-    from .controller import load_controller
-    from .pipeline import ReMoCoPipeline
-
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    cp = Path(controller_path) if controller_path is not None else SHIPPED_DIR / f"{variant}-toy"
-    if not (cp / "controller" / "config.json").is_file():
-        raise FileNotFoundError(f"controller_path={str(cp)!r} has no controller/config.json: train it with "
-                                f"`python -m remoco.train --preset toy-cpu --ship --variants {variant}`")
-    base = load_shipped_base(base_path)
-    controller = load_controller(cp, base.unet, attach=True)
-    pipe = ReMoCoPipeline.from_base(base, controller=controller)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-# ============================================================================================ plots & metric
-def plot_loss_curves(logs: dict, ax=None, smooth: int = 25, title: str | None = None):
-    """Loss against step for several CSV logs ``{label: path}`` (raw, faint, and a running mean of
-    ``smooth`` steps); log-scale y. Returns the matplotlib Axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
-    for label, path in logs.items():
-        d = read_log(path)
-        line, = ax.plot(d["step"], d["loss"], alpha=0.25, lw=0.8)
-        if len(d["loss"]) >= smooth > 1:
-            k = np.ones(smooth) / smooth
-            ax.plot(d["step"][smooth - 1:], np.convolve(d["loss"], k, mode="valid"), color=line.get_color(),
-                    label=label)
-        else:
-            line.set_label(label)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
-
-
 def _as_uint8_np(frames) -> np.ndarray:
     a = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
     if a.dtype != np.uint8:
         a = np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     return a
-
-
-def overlay_trajectory(frame, trajectories, colors=None, scale: int = 4, thickness: int = 1) -> np.ndarray:
-    """Draw polylines with an arrow head on a frame, as the paper's Fig. 1 shows trajectories on the last
-    frame. ``frame``: (H, W, 3) uint8 (or float in [0, 1]); ``trajectories``: one or a list of (P, 2)
-    (x, y) pixel polylines; ``colors``: RGB tuples. The frame is enlarged ``scale`` times (nearest) first so
-    thin lines stay visible at 64 px. Returns a new (H*scale, W*scale, 3) uint8 array."""
-    import cv2
-
-    img = _as_uint8_np(frame)
-    if img.ndim != 3 or img.shape[-1] != 3:
-        raise ValueError(f"frame must be (H, W, 3), got {img.shape}")
-    if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be a positive int, got {scale!r}")
-    img = np.ascontiguousarray(np.repeat(np.repeat(img, scale, 0), scale, 1))
-    if torch.is_tensor(trajectories) or (isinstance(trajectories, np.ndarray) and trajectories.ndim == 2):
-        trajectories = [trajectories]
-    palette = [(255, 60, 60), (60, 220, 60), (60, 120, 255), (255, 220, 0)]
-    colors = colors or palette
-    for n, t in enumerate(trajectories):
-        pts = np.asarray(t.detach().cpu() if torch.is_tensor(t) else t, float)
-        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 1:
-            raise ValueError(f"trajectories[{n}] must be (P, 2) (x, y) points, got shape {pts.shape}")
-        q = np.rint((pts + 0.5) * scale - 0.5).astype(np.int32)
-        c = tuple(int(v) for v in colors[n % len(colors)])
-        cv2.circle(img, tuple(q[0]), max(2, scale // 2 + 1), c, -1, cv2.LINE_AA)
-        if len(q) > 1:
-            cv2.polylines(img, [q[:-1]], False, c, thickness, cv2.LINE_AA)
-            cv2.arrowedLine(img, tuple(q[-2]), tuple(q[-1]), c, thickness, cv2.LINE_AA, tipLength=0.5)
-    return img
 
 
 def track_points(video, points, upscale: int = 4, win: int = 21, levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -1546,6 +1394,8 @@ def main(argv=None) -> int:
         bad = [v for v in a.variants if v not in VARIANTS]
         if bad:
             p.error(f"--variants: unknown {bad}; choose from {VARIANTS}")
+        from .shipped import ship
+
         summary = ship(a.ship_work, SHIPPED_DIR, a.preset, tuple(a.variants), progress=not a.no_progress)
         print(json.dumps(summary, indent=2, default=str))
         return 0

@@ -888,8 +888,8 @@ def load_demo_pipeline(seed: int = 0):
     import importlib
 
     try:
-        train = importlib.import_module("remoco.train")
-        return train.load_shipped_pipeline(), ""
+        shipped = importlib.import_module("remoco.shipped")
+        return shipped.load_shipped_pipeline(), ""
     except Exception as exc:  # noqa: BLE001 - any failure means "no shipped checkpoints"
         reason = f"{type(exc).__name__}: {exc}"
     models = importlib.import_module("remoco.models")

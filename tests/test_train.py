@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from remoco import drawing as D
 from remoco import train as T
 
 torch.set_num_threads(1)
@@ -365,12 +366,12 @@ def test_trajectory_distance_bad_input():
 
 def test_overlay_trajectory_draws_on_a_copy():
     f = np.zeros((16, 16, 3), np.uint8)
-    img = T.overlay_trajectory(f, [np.array([[2.0, 2.0], [12.0, 12.0]])], colors=[(255, 0, 0)], scale=4)
+    img = D.overlay_trajectory(f, [np.array([[2.0, 2.0], [12.0, 12.0]])], colors=[(255, 0, 0)], scale=4)
     assert img.shape == (64, 64, 3) and f.sum() == 0
     assert img[..., 0].max() == 255 and img[..., 1].max() == 0
     assert img[10, 10, 0] > 0  # the start point disc
     with pytest.raises(ValueError, match="trajectories"):
-        T.overlay_trajectory(f, [np.zeros((3, 3))])
+        D.overlay_trajectory(f, [np.zeros((3, 3))])
 
 
 def test_object_trajectory_follows_ground_truth():
