@@ -37,7 +37,6 @@ __all__ = [
     "build_toy_components",
     "init_temporal_decoder_identity",
     "build_toy_pipeline",
-    "build_toy_remoco_pipeline",
     "load_svd_pipeline",
     "build_unet",
     "count_parameters",
@@ -277,27 +276,6 @@ def build_toy_pipeline(seed: int = 0):
         from diffusers import StableVideoDiffusionPipeline
 
     pipe = StableVideoDiffusionPipeline(**build_toy_components(seed))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def build_toy_remoco_pipeline(seed: int = 0, **controller_kwargs):
-    """A :class:`remoco.pipeline.ReMoCoPipeline` on the toy backbone with a fresh (zero-initialised)
-    :class:`remoco.controller.ReMoCoController`; ``controller_kwargs`` go to the controller
-    (``injection``, ``sites``, ``encoder_channels``...)."""
-    from .controller import ReMoCoController
-    from .pipeline import ReMoCoPipeline
-
-    comps = build_toy_components(seed)
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed + 3)
-        controller = ReMoCoController.from_unet(
-            comps["unet"], vae_scale_factor=vae_scale_factor(comps["vae"]), **controller_kwargs
-        )
-    finally:
-        torch.random.set_rng_state(gen_state)
-    pipe = ReMoCoPipeline(controller=controller, **comps)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

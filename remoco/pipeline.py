@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
-from .models import quiet_transformers
+from .models import build_toy_components, quiet_transformers, vae_scale_factor
 
 with quiet_transformers():
     from diffusers import StableVideoDiffusionPipeline
@@ -30,7 +30,7 @@ with quiet_transformers():
 
 from .controller import ReMoCoController, _match_device_dtype, add_lora, has_lora
 
-__all__ = ["ReMoCoPipeline", "StableVideoDiffusionPipelineOutput"]
+__all__ = ["ReMoCoPipeline", "StableVideoDiffusionPipelineOutput", "build_toy_remoco_pipeline"]
 
 
 def _base_state_dict_hook(module, state_dict, prefix, local_metadata):
@@ -50,7 +50,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
 
     Components: SVD's ``vae``, ``image_encoder``, ``unet``, ``scheduler``, ``feature_extractor`` plus
     ``controller`` (:class:`~remoco.controller.ReMoCoController`, attached to ``unet`` by forward hooks).
-    Build one with :func:`remoco.models.build_toy_remoco_pipeline`, :meth:`from_base` (any SVD pipeline) or
+    Build one with :func:`build_toy_remoco_pipeline`, :meth:`from_base` (any SVD pipeline) or
     :meth:`from_pretrained` (a folder written by :meth:`save_pretrained`).
     """
 
@@ -308,3 +308,21 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                 callback_on_step_end=callback_on_step_end,
                 callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, return_dict=return_dict,
             )
+
+
+def build_toy_remoco_pipeline(seed: int = 0, **controller_kwargs):
+    """A :class:`remoco.pipeline.ReMoCoPipeline` on the toy backbone with a fresh (zero-initialised)
+    :class:`remoco.controller.ReMoCoController`; ``controller_kwargs`` go to the controller
+    (``injection``, ``sites``, ``encoder_channels``...)."""
+    comps = build_toy_components(seed)
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed + 3)
+        controller = ReMoCoController.from_unet(
+            comps["unet"], vae_scale_factor=vae_scale_factor(comps["vae"]), **controller_kwargs
+        )
+    finally:
+        torch.random.set_rng_state(gen_state)
+    pipe = ReMoCoPipeline(controller=controller, **comps)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -883,7 +883,7 @@ def load_demo_pipeline(seed: int = 0):
     """Return ``(pipeline, note)``: the shipped toy checkpoints if they load, else the untrained toy model.
 
     ``note`` is ``""`` for the trained checkpoints and a warning sentence for the fallback
-    (``remoco.models.build_toy_remoco_pipeline``: random weights, so videos are noise-like).
+    (``remoco.pipeline.build_toy_remoco_pipeline``: random weights, so videos are noise-like).
     """
     import importlib
 
@@ -892,11 +892,8 @@ def load_demo_pipeline(seed: int = 0):
         return shipped.load_shipped_pipeline(), ""
     except Exception as exc:  # noqa: BLE001 - any failure means "no shipped checkpoints"
         reason = f"{type(exc).__name__}: {exc}"
-    models = importlib.import_module("remoco.models")
-    builder = getattr(models, "build_toy_remoco_pipeline", None)
-    if builder is None:
-        raise ImportError("remoco.models has no build_toy_remoco_pipeline; cannot build a demo pipeline")
-    pipe = builder(seed=seed)
+    pipeline = importlib.import_module("remoco.pipeline")
+    pipe = pipeline.build_toy_remoco_pipeline(seed=seed)
     note = ("Note: the shipped trained checkpoints could not be loaded "
             f"({reason[:160]}); using the UNTRAINED toy pipeline — the videos are not meaningful.")
     return pipe, note

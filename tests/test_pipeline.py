@@ -7,6 +7,7 @@ import torch
 
 from remoco import controller as C
 from remoco import models
+from remoco import pipeline as pipeline_mod
 from remoco.pipeline import ReMoCoPipeline
 
 # one intra-op thread: on the shared 2-core machine OpenMP spin-waiting makes 2 threads ~10x slower
@@ -18,7 +19,7 @@ KW = dict(num_inference_steps=1, output_type="pt")
 
 @pytest.fixture(scope="module")
 def pipe():
-    return models.build_toy_remoco_pipeline(seed=0)
+    return pipeline_mod.build_toy_remoco_pipeline(seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_image_formats_agree(pipe, cond):
 
 
 def test_controller_changes_video_and_uncond_gets_zero_condition():
-    pipe = models.build_toy_remoco_pipeline(seed=0)
+    pipe = pipeline_mod.build_toy_remoco_pipeline(seed=0)
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for n, p in pipe.controller.named_parameters():
@@ -148,7 +149,7 @@ def test_bad_inputs_name_the_argument(pipe, cond):
 
 def test_save_load_roundtrip_with_lora(tmp_path, cond):
     img, rt, mm = cond
-    pipe = models.build_toy_remoco_pipeline(seed=0, injection="sum")
+    pipe = pipeline_mod.build_toy_remoco_pipeline(seed=0, injection="sum")
     C.add_lora(pipe.unet, rank=4)
     g = torch.Generator().manual_seed(2)
     with torch.no_grad():

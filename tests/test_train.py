@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from remoco import drawing as D
+from remoco import pipeline as pipeline_mod
 from remoco import train as T
 
 torch.set_num_threads(1)
@@ -394,7 +395,7 @@ def test_condition_ablation_zero_init_controller_ignores_condition_then_a_traine
     from remoco import models
 
     torch.manual_seed(0)
-    pipe = models.build_toy_remoco_pipeline(seed=0)
+    pipe = pipeline_mod.build_toy_remoco_pipeline(seed=0)
     cfg = T.preset_config("toy-cpu", "controller", num_frames=4)
     r = T.condition_ablation(pipe, cfg, num_clips=2, draws=1, seed=3)
     assert set(T.ABLATION_CONDITIONS) <= set(r)

@@ -389,7 +389,7 @@ def test_widget_upload_valid_png_resets_and_maps(demo):
 
 
 def test_load_demo_pipeline_fallback(monkeypatch):
-    import remoco.models
+    import remoco.pipeline
     import remoco.shipped
 
     sentinel = object()
@@ -398,7 +398,7 @@ def test_load_demo_pipeline_fallback(monkeypatch):
         raise FileNotFoundError("no checkpoints here")
 
     monkeypatch.setattr(remoco.shipped, "load_shipped_pipeline", broken, raising=False)
-    monkeypatch.setattr(remoco.models, "build_toy_remoco_pipeline", lambda seed=0: sentinel)
+    monkeypatch.setattr(remoco.pipeline, "build_toy_remoco_pipeline", lambda seed=0: sentinel)
     pipe, note = W.load_demo_pipeline()
     assert pipe is sentinel and "UNTRAINED" in note and "no checkpoints here" in note
     shipped = object()
