@@ -1,6 +1,6 @@
 """Training throughput at the toy preset: seconds per optimizer step and samples (clips) per second for the
 VAE, the base UNet and the ReMoCo controller, peak RSS, and (``--full``) the wall time of a full toy training
-(base + default controller, what ``python -m remoco.train --preset toy-cpu --ship`` does).
+(base + default controller, what ``remoco ship`` does).
 
     .venv/bin/python benchmarks/bench_train.py [--steps 20] [--threads 2] [--full]
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from remoco import config, runs
 from remoco import shipped as S
 from remoco import train as T
 
@@ -24,16 +25,16 @@ from remoco import train as T
 def bench_stage(stage: str, steps: int, root: Path, base: str | None = None) -> dict:
     over = dict(out_dir=str(root / stage), progress=False, checkpoint_every=10_000, warmup_steps=0)
     if stage == "vae":
-        cfg = T.preset_config("toy-cpu", "vae", vae_steps=steps, **over)
+        cfg = config.preset_config("toy-cpu", "vae", vae_steps=steps, **over)
         clips = cfg.vae_batch_size
     else:
-        cfg = T.preset_config("toy-cpu", "unet" if stage == "unet" else "controller", max_steps=steps, vae_steps=0,
+        cfg = config.preset_config("toy-cpu", "unet" if stage == "unet" else "controller", max_steps=steps, vae_steps=0,
                               **({"base": base} if base else {}), **over)
         clips = cfg.batch_size * cfg.grad_accum
     t0 = time.perf_counter()
     res = T.train(cfg)
     wall = time.perf_counter() - t0
-    log = T.read_log(res.logs[stage])
+    log = runs.read_log(res.logs[stage])
     # drop the first step (allocations, lazy imports) from the per-step figure
     secs = log["seconds"]
     per_step = (secs[-1] - secs[0]) / max(1, len(secs) - 1)
@@ -63,13 +64,13 @@ def main(argv=None) -> int:
         for r in rows:
             print(f"{r['stage']:<11}{r['clips_per_step']:>11}{r['s_per_step']:>9.3f}{r['samples_per_s']:>9.2f}"
                   f"{r['wall_s']:>9.1f}")
-        out = {"stages": rows, "peak_rss_mb": T.peak_rss_mb()}
+        out = {"stages": rows, "peak_rss_mb": runs.peak_rss_mb()}
         if a.full:
             t0 = time.perf_counter()
             summary = S.ship(root / "ship", root / "shipped", progress=False)
             out["full"] = {"wall_s": time.perf_counter() - t0, **summary}
             print(f"full toy training (base + controller): {out['full']['wall_s']:.0f} s")
-        out["peak_rss_mb"] = T.peak_rss_mb()
+        out["peak_rss_mb"] = runs.peak_rss_mb()
     print(f"peak RSS: {out['peak_rss_mb']:.0f} MiB")
     print(json.dumps(out, indent=2, default=str))
     return 0

@@ -1,40 +1,31 @@
 """remoco — a reproduction of *Region-wise Motion Controller for Image-to-Video Generation* (ReMoCo).
 
-Submodules are imported lazily so that ``import remoco`` stays cheap (torch and diffusers load only
-when a submodule that needs them is used)::
+``import remoco`` stays cheap (torch and diffusers load only with the modules that need them): import the
+modules you use, e.g. ``from remoco import conditions``. The data path of the method, in order:
 
-    import remoco
-    remoco.conditions.region_trajectory(...)
+=================  ===========================================================================================
+``data``           synthetic clips with exact flow and visibility; the packaged photographs
+``video``          read / write / resize clips; uint8 conversion
+``flow``           optical flow and visibility from the first frame (Eq. 4; DOT / CoTracker adapters)
+``conditions``     global visibility, region selection, region-wise trajectory, motion mask (Sec. 3.2, 3.4)
+``edm``            SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
+``models``         the toy and paper-scale SVD components (diffusers classes)
+``controller``     motion encoder, adaptive feature modulation (Eq. 8), LoRA (Eq. 9)
+``pipeline``       :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
+``config``         :class:`~remoco.config.TrainConfig`, presets, the toy-vs-paper recipe table
+``clips``          the clips a training run reads, in a seeded order
+``objective``      the EDM training batch and the motion condition of one training step
+``runs``           seeds, provenance, atomic writes, checkpoints and logs of a run
+``train``          the training loop and stages (``accelerate``)
+``shipped``        the shipped toy checkpoints: ship and load
+``evaluate``       tracking, distance to the drawn path, condition ablation
+``drawing``        figures: loss curves, trajectories over frames, conditions
+``drag``           drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
+``bench``          bench examples (image, brush, trajectories) on disk
+``widgets``        the ipywidgets drag demo
+``cli``            the ``remoco`` command line
+``book_utils``     how chapters show library source, videos and tables
+=================  ===========================================================================================
 """
 
-import importlib
-
 __version__ = "0.1.0"
-
-_SUBMODULES = (
-    "book_utils",
-    "conditions",
-    "controller",
-    "data",
-    "edm",
-    "flow",
-    "models",
-    "pipeline",
-    "shipped",
-    "drawing",
-    "train",
-    "video",
-    "widgets",
-)
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'remoco' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))

@@ -48,6 +48,10 @@ __all__ = [
     "lora_target_modules",
     "lora_parameters",
     "has_lora",
+    "lora_config",
+    "match_device_dtype",
+    "save_lora",
+    "load_lora",
     "trainable_parameters",
     "save_controller",
     "load_controller",
@@ -237,7 +241,7 @@ class FeatureModulation(nn.Module):
 
 
 # ============================================================================ the controller
-def _match_device_dtype(module: nn.Module, like: torch.Tensor) -> None:
+def match_device_dtype(module: nn.Module, like: torch.Tensor) -> None:
     """Move ``module`` to ``like``'s device and dtype, calling ``.to`` only for what differs."""
     q = next(module.parameters())
     if q.device != like.device:
@@ -322,7 +326,7 @@ class ReMoCoController(ModelMixin, ConfigMixin):
                 displacement_scale=displacement_scale,
             )
         if p.device.type != "meta":
-            _match_device_dtype(ctrl, p)
+            match_device_dtype(ctrl, p)
         if attach:
             ctrl.attach(unet)
         return ctrl
@@ -503,7 +507,7 @@ def add_lora(unet, rank: int = 32, targets: str = "attention", alpha: float | No
     inject_adapter_in_model(cfg, unet, adapter_name=adapter_name)
     if freeze_base:
         for n, p in unet.named_parameters():
-            p.requires_grad_(f"lora_" in n and f".{adapter_name}." in n)
+            p.requires_grad_("lora_" in n and f".{adapter_name}." in n)
     unet._remoco_lora = dict(rank=int(rank), alpha=float(rank if alpha is None else alpha), targets=targets,
                              adapter_name=adapter_name, target_modules=target)
     return target
@@ -523,48 +527,76 @@ def trainable_parameters(controller: ReMoCoController, unet) -> list[nn.Paramete
 
 
 # ============================================================================ save / load
-def save_controller(path, controller: ReMoCoController, unet=None) -> Path:
-    """Save only the controller (``controller/``: config.json + safetensors) and, if ``unet`` carries LoRA,
-    the LoRA weights (``lora.safetensors`` + ``lora_config.json``) into the folder ``path``."""
+def lora_config(unet) -> dict | None:
+    """The LoRA settings :func:`add_lora` recorded on ``unet`` (rank, alpha, targets, adapter_name,
+    target_modules), or ``None`` when it carries no ReMoCo LoRA."""
+    meta = getattr(unet, "_remoco_lora", None)
+    return dict(meta) if meta else None
+
+
+def save_lora(path, unet) -> bool:
+    """Write ``unet``'s LoRA (Eq. 9) to the folder ``path``: ``lora.safetensors`` + ``lora_config.json``.
+    Returns False (and writes nothing) when the UNet has no LoRA."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
+    if not has_lora(unet):
+        return False
+    meta = lora_config(unet)
+    if not meta:
+        raise ValueError("unet has LoRA layers that were not added by remoco.controller.add_lora")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    sd = get_peft_model_state_dict(unet, adapter_name=meta["adapter_name"])
+    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(path / "lora.safetensors"))
+    (path / "lora_config.json").write_text(json.dumps(meta, indent=2))
+    return True
+
+
+def load_lora(path, unet) -> bool:
+    """Add (if missing) and load the LoRA saved by :func:`save_lora` in the folder ``path`` into ``unet``,
+    in place, at the UNet's device and dtype. Returns False when ``path`` holds no LoRA; weights that do
+    not fit the UNet raise ``ValueError``."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not (path / "lora_config.json").is_file():
+        return False
+    meta = json.loads((path / "lora_config.json").read_text())
+    if not has_lora(unet, meta["adapter_name"]):
+        add_lora(unet, rank=meta["rank"], targets=meta["targets"], alpha=meta["alpha"],
+                 adapter_name=meta["adapter_name"])
+    p = next(unet.parameters())
+    sd = {k: v.to(p.dtype) for k, v in load_file(str(path / "lora.safetensors"), device=str(p.device)).items()}
+    res = set_peft_model_state_dict(unet, sd, adapter_name=meta["adapter_name"])
+    unexpected = getattr(res, "unexpected_keys", [])
+    if unexpected:
+        raise ValueError(f"LoRA weights in {path} do not fit this UNet: unexpected keys {unexpected[:3]}...")
+    return True
+
+
+def save_controller(path, controller: ReMoCoController, unet=None) -> Path:
+    """Save only the controller (``controller/``: config.json + safetensors) and, if ``unet`` carries LoRA,
+    the LoRA weights (:func:`save_lora`: ``lora.safetensors`` + ``lora_config.json``) into the folder ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     controller.save_pretrained(path / "controller", safe_serialization=True)
-    if unet is not None and has_lora(unet):
-        meta = dict(getattr(unet, "_remoco_lora", {}))
-        if not meta:
-            raise ValueError("unet has LoRA layers that were not added by remoco.controller.add_lora")
-        sd = get_peft_model_state_dict(unet, adapter_name=meta["adapter_name"])
-        save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(path / "lora.safetensors"))
-        (path / "lora_config.json").write_text(json.dumps(meta, indent=2))
+    if unet is not None:
+        save_lora(path, unet)
     return path
 
 
 def load_controller(path, unet=None, attach: bool = True) -> ReMoCoController:
     """Load a controller saved by :func:`save_controller`; with ``unet``, also add and load its LoRA into
-    ``unet`` (in place) and attach the controller to it."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
+    ``unet`` (in place, :func:`load_lora`) and attach the controller to it."""
     path = Path(path)
     if not (path / "controller" / "config.json").is_file():
         raise FileNotFoundError(f"path={str(path)!r} has no controller/config.json: not a save_controller folder")
     controller = ReMoCoController.from_pretrained(path / "controller")
     if unet is not None:
-        p = next(unet.parameters())
-        _match_device_dtype(controller, p)
-        if (path / "lora_config.json").is_file():
-            meta = json.loads((path / "lora_config.json").read_text())
-            if not has_lora(unet, meta["adapter_name"]):
-                add_lora(unet, rank=meta["rank"], targets=meta["targets"], alpha=meta["alpha"],
-                         adapter_name=meta["adapter_name"])
-            sd = {k: v.to(p.dtype) for k, v in load_file(str(path / "lora.safetensors"), device=str(p.device)).items()}
-            res = set_peft_model_state_dict(unet, sd, adapter_name=meta["adapter_name"])
-            unexpected = getattr(res, "unexpected_keys", [])
-            if unexpected:
-                raise ValueError(f"LoRA weights in {path} do not fit this UNet: unexpected keys {unexpected[:3]}...")
+        match_device_dtype(controller, next(unet.parameters()))
+        load_lora(path, unet)
         if attach:
             controller.attach(unet)
     controller.eval()

@@ -28,6 +28,7 @@ import torch
 
 __all__ = [
     "KINDS",
+    "clip_seed",
     "PHOTO_NAMES",
     "SyntheticClip",
     "SyntheticClipDataset",
@@ -509,8 +510,14 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
     return _finish(layers, H, W, "photo-part", meta)
 
 
+def clip_seed(seed: int, index: int) -> int:
+    """The :func:`make_clip` seed of clip ``index`` of a data set seeded ``seed`` (one rule for every clip
+    collection of the project: :class:`SyntheticClipDataset` and the training clips)."""
+    return int(seed) * 1_000_003 + int(index)
+
+
 class SyntheticClipDataset(torch.utils.data.Dataset):
-    """``num_clips`` procedural clips; item ``i`` is ``make_clip(seed * 1_000_003 + i, ...)``.
+    """``num_clips`` procedural clips; item ``i`` is ``make_clip(clip_seed(seed, i), ...)``.
 
     Returns :class:`SyntheticClip` objects (``as_dict=True`` returns plain dicts of tensors + kind,
     which the default collate function can batch).
@@ -532,5 +539,5 @@ class SyntheticClipDataset(torch.utils.data.Dataset):
         if not -self.num_clips <= i < self.num_clips:
             raise IndexError(f"index {i} out of range for {self.num_clips} clips")
         i = i % self.num_clips
-        clip = make_clip(self.seed * 1_000_003 + i, self.num_frames, self.height, self.width, kind=self.kind)
+        clip = make_clip(clip_seed(self.seed, i), self.num_frames, self.height, self.width, kind=self.kind)
         return clip.as_dict() if self.as_dict else clip

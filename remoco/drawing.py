@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .train import _as_uint8_np, read_log
+from .evaluate import _as_uint8_np
+from .runs import read_log
 
-__all__ = ["plot_loss_curves", "overlay_trajectory"]
+__all__ = ["plot_loss_curves", "overlay_trajectory", "plot_conditions"]
 
 def plot_loss_curves(logs: dict, ax=None, smooth: int = 25, title: str | None = None):
     """Loss against step for several CSV logs ``{label: path}`` (raw, faint, and a running mean of
@@ -62,3 +63,35 @@ def overlay_trajectory(frame, trajectories, colors=None, scale: int = 4, thickne
             cv2.polylines(img, [q[:-1]], False, c, thickness, cv2.LINE_AA)
             cv2.arrowedLine(img, tuple(q[-2]), tuple(q[-1]), c, thickness, cv2.LINE_AA, tipLength=0.5)
     return img
+
+
+def plot_conditions(first_frame, region_trajectory, motion_mask, frame: int = -1):
+    """The controller's input at a glance (Sec. 3.2 / 3.4): the first frame, the region-wise trajectory's
+    displacement magnitude ``|T_s|`` at ``frame`` (default the last) and the motion mask ``M_mot``.
+    ``first_frame``: (H, W, 3); ``region_trajectory``: (L, H, W, 2); ``motion_mask``: (L, H, W, 1).
+    Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    traj = torch.as_tensor(region_trajectory)
+    mask = torch.as_tensor(motion_mask)
+    if traj.ndim != 4 or traj.shape[-1] != 2:
+        raise ValueError(f"region_trajectory must be (L, H, W, 2), got {tuple(traj.shape)}")
+    if tuple(mask.shape) != tuple(traj.shape[:3]) + (1,):
+        raise ValueError(f"motion_mask must be {tuple(traj.shape[:3]) + (1,)}, got {tuple(mask.shape)}")
+    img = _as_uint8_np(first_frame)
+    if img.shape != tuple(traj.shape[1:3]) + (3,):
+        raise ValueError(f"first_frame must be {tuple(traj.shape[1:3]) + (3,)}, got {img.shape}")
+    mag = traj[frame].norm(dim=-1).numpy()
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8), dpi=100)
+    axes[0].imshow(img)
+    axes[0].set_title("first frame", fontsize=10)
+    im = axes[1].imshow(mag, cmap="magma")
+    axes[1].set_title(f"|T_s| at frame {frame % traj.shape[0] + 1} (px)", fontsize=10)
+    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    axes[2].imshow(mask[frame, ..., 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[2].set_title("motion mask M_mot", fontsize=10)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

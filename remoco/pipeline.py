@@ -12,7 +12,6 @@ guidance batch gets a zero motion condition (as it gets a zero image embedding a
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,7 +27,7 @@ with quiet_transformers():
         _resize_with_antialiasing,
     )
 
-from .controller import ReMoCoController, _match_device_dtype, add_lora, has_lora
+from .controller import ReMoCoController, match_device_dtype, load_lora, save_lora
 
 __all__ = ["ReMoCoPipeline", "StableVideoDiffusionPipelineOutput", "build_toy_remoco_pipeline"]
 
@@ -92,29 +91,14 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                     "written by ReMoCoPipeline.save_pretrained, or give controller=... explicitly")
             kwargs["controller"] = ReMoCoController.from_pretrained(ctrl_dir)
         pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        lora_cfg = ctrl_dir / "lora_config.json"
-        if lora_cfg.is_file():
-            from peft import set_peft_model_state_dict
-            from safetensors.torch import load_file
-
-            meta = json.loads(lora_cfg.read_text())
-            if not has_lora(pipe.unet, meta["adapter_name"]):
-                add_lora(pipe.unet, rank=meta["rank"], targets=meta["targets"], alpha=meta["alpha"],
-                         adapter_name=meta["adapter_name"])
-            p = next(pipe.unet.parameters())
-            sd = load_file(str(ctrl_dir / "lora.safetensors"), device=str(p.device))
-            set_peft_model_state_dict(pipe.unet, {k: v.to(p.dtype) for k, v in sd.items()},
-                                      adapter_name=meta["adapter_name"])
-        _match_device_dtype(pipe.controller, next(pipe.unet.parameters()))
+        load_lora(ctrl_dir, pipe.unet)
+        match_device_dtype(pipe.controller, next(pipe.unet.parameters()))
         pipe.controller.eval()
         return pipe
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
         """Save like any diffusers pipeline; the UNet is saved without LoRA (plain SVD layout) and the LoRA
         weights go to ``controller/lora.safetensors`` + ``lora_config.json`` (safetensors only)."""
-        from peft import get_peft_model_state_dict
-        from safetensors.torch import save_file
-
         kwargs.setdefault("safe_serialization", True)
         if not kwargs["safe_serialization"]:
             raise ValueError("safe_serialization must be True: remoco saves safetensors only")
@@ -123,12 +107,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             super().save_pretrained(save_directory, **kwargs)
         finally:
             handle.remove()
-        meta = getattr(self.unet, "_remoco_lora", None)
-        if meta and has_lora(self.unet, meta["adapter_name"]):
-            ctrl_dir = Path(save_directory) / "controller"
-            sd = get_peft_model_state_dict(self.unet, adapter_name=meta["adapter_name"])
-            save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(ctrl_dir / "lora.safetensors"))
-            (ctrl_dir / "lora_config.json").write_text(json.dumps(meta, indent=2))
+        save_lora(Path(save_directory) / "controller", self.unet)
 
     # ------------------------------------------------------------------ inputs
     def _encode_image(self, image, device, num_videos_per_prompt, do_classifier_free_guidance):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
-from .train import SHIPPED_DIR, VARIANTS, _TMP_PREFIX, _write_json, peak_rss_mb, preset_config, train
+from .config import SHIPPED_DIR, VARIANTS, preset_config
+from .runs import atomic_dir, peak_rss_mb, write_json
+from .train import train
 
 __all__ = ["SHIPPED_DIR", "ship", "load_shipped_base", "load_shipped_pipeline"]
 
@@ -28,20 +29,15 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
     summary["base"] = dict(seconds=base.seconds, final_loss=base.final_loss, wall=time.perf_counter() - t0)
     if base.final_path is None:
         raise RuntimeError("base training did not finish")
-    d = dest / "toy-base"
-    tmp = dest / (_TMP_PREFIX + "toy-base")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in _SHIP_FILES_BASE:
-        src = base.final_path / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / name)
-    shutil.copy2(base.final_path / "provenance.json", tmp / "provenance.json")
-    (tmp / "logs").mkdir()
-    for k, p in base.logs.items():
-        shutil.copy2(p, tmp / "logs" / f"{k}.csv")
-    base_cfg.replace(out_dir="runs/toy-base", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-    shutil.rmtree(d, ignore_errors=True)
-    os.replace(tmp, d)
+    with atomic_dir(dest / "toy-base") as tmp:
+        for name in _SHIP_FILES_BASE:
+            src = base.final_path / name
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / name)
+        shutil.copy2(base.final_path / "provenance.json", tmp / "provenance.json")
+        (tmp / "logs").mkdir()
+        for k, p in base.logs.items():
+            shutil.copy2(p, tmp / "logs" / f"{k}.csv")
+        base_cfg.replace(out_dir="runs/toy-base", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
     for variant in variants:
         t0 = time.perf_counter()
         ccfg = preset_config(preset, "controller", variant=variant, base=str(base.final_path),
@@ -50,16 +46,12 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
         summary[variant] = dict(seconds=res.seconds, final_loss=res.final_loss, wall=time.perf_counter() - t0)
         if res.final_path is None:
             raise RuntimeError(f"controller {variant} training did not finish")
-        d = dest / f"{variant}-toy"
-        tmp = dest / (_TMP_PREFIX + f"{variant}-toy")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(res.final_path, tmp)
-        shutil.copy2(res.logs["controller"], tmp / "log.csv")
-        ccfg.replace(out_dir=f"runs/{variant}-toy", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-        shutil.rmtree(d, ignore_errors=True)
-        os.replace(tmp, d)
+        with atomic_dir(dest / f"{variant}-toy") as tmp:
+            shutil.copytree(res.final_path, tmp, dirs_exist_ok=True)
+            shutil.copy2(res.logs["controller"], tmp / "log.csv")
+            ccfg.replace(out_dir=f"runs/{variant}-toy", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
     summary["peak_rss_mb"] = peak_rss_mb()
-    _write_json(dest / "ship_summary.json", summary)
+    write_json(dest / "ship_summary.json", summary)
     for f in dest.rglob("*"):  # safetensors' writer creates 0600 files
         if f.is_file():
             f.chmod(0o644)
@@ -74,7 +66,7 @@ def load_shipped_base(path=None):
     p = Path(path) if path is not None else SHIPPED_DIR / "toy-base"
     if not (p / "model_index.json").is_file():
         raise FileNotFoundError(f"path={str(p)!r} has no model_index.json: regenerate the shipped checkpoints "
-                                "with `python -m remoco.train --preset toy-cpu --ship`")
+                                "with `remoco ship`")
     pipe = models.load_svd_pipeline(str(p))
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -83,7 +75,7 @@ def load_shipped_base(path=None):
 def load_shipped_pipeline(variant: str = "remoco", base_path=None, controller_path=None):
     """Toy base + shipped controller ``variant`` as a :class:`remoco.pipeline.ReMoCoPipeline` (CPU, ready
     to sample). Variants other than ``"remoco"`` must have been trained into ``data/checkpoints/<variant>-toy``
-    (``python -m remoco.train --preset toy-cpu --ship --variants remoco gaussian ...``)."""
+    (``remoco ship --variants remoco gaussian ...``)."""
     from .controller import load_controller
     from .pipeline import ReMoCoPipeline
 
@@ -92,7 +84,7 @@ def load_shipped_pipeline(variant: str = "remoco", base_path=None, controller_pa
     cp = Path(controller_path) if controller_path is not None else SHIPPED_DIR / f"{variant}-toy"
     if not (cp / "controller" / "config.json").is_file():
         raise FileNotFoundError(f"controller_path={str(cp)!r} has no controller/config.json: train it with "
-                                f"`python -m remoco.train --preset toy-cpu --ship --variants {variant}`")
+                                f"`remoco ship --variants remoco {variant}`")
     base = load_shipped_base(base_path)
     controller = load_controller(cp, base.unet, attach=True)
     pipe = ReMoCoPipeline.from_base(base, controller=controller)

@@ -166,3 +166,13 @@ def test_save_load_roundtrip_with_lora(tmp_path, cond):
     # the saved UNet is a plain SVD UNet: it loads in diffusers' SVD pipeline without LoRA keys
     base = models.load_svd_pipeline(tmp_path / "rp")
     assert not C.has_lora(base.unet)
+    # LoRA weights that do not fit the UNet are refused on load (one loader: remoco.controller.load_lora)
+    from safetensors.torch import load_file, save_file
+
+    lora = tmp_path / "rp" / "controller" / "lora.safetensors"
+    sd = load_file(str(lora))
+    key = next(iter(sd))
+    sd[key.replace("lora_A", "lora_Z")] = sd[key].clone()
+    save_file(sd, str(lora))
+    with pytest.raises(ValueError, match="do not fit"):
+        ReMoCoPipeline.from_pretrained(tmp_path / "rp")

@@ -1,5 +1,5 @@
-"""Tests of remoco.train: presets, validation, exact resume, trainable set, logs/provenance, atomic checkpoints,
-and the trajectory-distance metric of chapter 5."""
+"""Tests of remoco.train (with remoco.clips and remoco.runs): lr schedule, data order, exact resume after a
+kill, the trainable set, CSV logs and provenance, atomic checkpoints."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from remoco import drawing as D
-from remoco import pipeline as pipeline_mod
+from remoco import clips, config, runs
 from remoco import train as T
 
 torch.set_num_threads(1)
@@ -25,93 +24,44 @@ def tiny(stage, out, **kw):
     base = dict(out_dir=str(out), num_clips=6, num_frames=4, height=32, width=32, batch_size=2, max_steps=5,
                 checkpoint_every=2, warmup_steps=1, vae_steps=0, progress=False, base="random:0")
     base.update(kw)
-    return T.preset_config("toy-cpu", stage, **base)
-
-
-# ------------------------------------------------------------------------------------------ config
-def test_presets_load_and_match_paper():
-    p = T.preset_config("paper", "controller")
-    # Sec. 4.1: 16 frames at 320x512, k = 8, r_min = 0.95, LoRA rank 32, lr 1e-5, batch 48 (8 per GPU x 6)
-    assert (p.num_frames, p.height, p.width, p.k, p.r_min, p.lora_rank, p.lr) == (16, 320, 512, 8, 0.95, 32, 1e-5)
-    assert p.batch_size * 6 == 48
-    # SVD / MotionPro recipe
-    assert (p.p_mean, p.p_std, p.cond_aug_mean, p.cond_aug_std, p.cond_dropout) == (0.7, 1.6, -3.0, 0.5, 0.1)
-    toy = T.preset_config("toy-cpu", "base")
-    assert (toy.num_frames, toy.height, toy.width) == (8, 64, 64) and toy.vae_steps > 0
-    assert (toy.p_mean, toy.p_std, toy.cond_dropout) == (0.7, 1.6, 0.1)
-    ctrl = T.preset_config("toy-cpu", "controller", variant="gaussian")
-    assert ctrl.k == 8 and ctrl.r_min == 0.95 and ctrl.variant == "gaussian"
-    with pytest.raises(ValueError, match="paper"):
-        T.preset_config("paper", "base")
-    with pytest.raises(ValueError, match="preset"):
-        T.preset_config("nope")
-
-
-def test_yaml_roundtrip(tmp_path):
-    c = T.preset_config("toy-cpu", "controller", variant="sum", lr=3e-4)
-    c.to_yaml(tmp_path / "c.yaml")
-    d = T.TrainConfig.from_yaml(tmp_path / "c.yaml")
-    assert d == c and d.fingerprint() == c.fingerprint()
-    # runtime fields do not change the fingerprint, training fields do
-    assert c.replace(out_dir="elsewhere", stop_after=3).fingerprint() == c.fingerprint()
-    assert c.replace(lr=1e-3).fingerprint() != c.fingerprint()
-    with pytest.raises(FileNotFoundError, match="missing.yaml"):
-        T.TrainConfig.from_yaml(tmp_path / "missing.yaml")
-
-
-@pytest.mark.parametrize("field,value", [
-    ("lr", -1.0), ("lr", 0.0), ("r_min", 1.5), ("k", 7), ("stage", "decoder"), ("variant", "magic"),
-    ("batch_size", 0), ("p_std", 0.0), ("cond_dropout", 1.2), ("height", 60), ("mixed_precision", "fp8"),
-    ("flow_source", "raft"), ("clip_kinds", {"dragons": 1.0}), ("max_grad_norm", -1.0), ("max_steps", 2.5),
-    ("adam_betas", (0.9, 1.5)), ("displacement_scale", 0.0),
-])
-def test_bad_values_raise_naming_field(field, value):
-    d = T.preset_config("toy-cpu", "controller").to_dict()
-    d[field] = value
-    with pytest.raises(ValueError, match=field):
-        T.TrainConfig.from_dict(d)
-
-
-def test_unknown_field_named():
-    with pytest.raises(ValueError, match="learning_rate"):
-        T.TrainConfig.from_dict({"learning_rate": 1e-3})
+    return config.preset_config("toy-cpu", stage, **base)
 
 
 def test_lr_schedule_closed_form():
-    c = T.preset_config("toy-cpu", "base", warmup_steps=10, lr_schedule="cosine")
-    assert T._lr_at(c, 0, 110, 1.0) == pytest.approx(0.1)
-    assert T._lr_at(c, 9, 110, 1.0) == pytest.approx(1.0)
-    assert T._lr_at(c, 10, 110, 1.0) == pytest.approx(1.0)
-    assert T._lr_at(c, 60, 110, 1.0) == pytest.approx(0.1 + 0.9 * 0.5)
-    assert T._lr_at(c, 110, 110, 1.0) == pytest.approx(0.1)
+    c = config.preset_config("toy-cpu", "base", warmup_steps=10, lr_schedule="cosine")
+    assert T.lr_at(c, 0, 110, 1.0) == pytest.approx(0.1)
+    assert T.lr_at(c, 9, 110, 1.0) == pytest.approx(1.0)
+    assert T.lr_at(c, 10, 110, 1.0) == pytest.approx(1.0)
+    assert T.lr_at(c, 60, 110, 1.0) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert T.lr_at(c, 110, 110, 1.0) == pytest.approx(0.1)
     c2 = c.replace(lr_schedule="constant", warmup_steps=0)
-    assert T._lr_at(c2, 57, 110, 2e-4) == 2e-4
+    assert T.lr_at(c2, 57, 110, 2e-4) == 2e-4
 
 
 # ------------------------------------------------------------------------------------------ data order
 def test_step_sampler_is_a_function_of_the_step():
     n, bs = 10, 3
-    s = T.StepBatchSampler(n, bs, seed=5, start=0, stop=20)
+    s = clips.StepBatchSampler(n, bs, seed=5, start=0, stop=20)
     flat = [i for b in s for i in b]
     # every epoch (n consecutive positions) is a permutation of the clips
     assert sorted(flat[:n]) == list(range(n)) and sorted(flat[n:2 * n]) == list(range(n))
     assert flat[:n] != flat[n:2 * n]
     # a sampler started at micro-batch 7 yields exactly the tail
-    s7 = T.StepBatchSampler(n, bs, seed=5, start=7, stop=20)
+    s7 = clips.StepBatchSampler(n, bs, seed=5, start=7, stop=20)
     assert [b for b in s7] == [b for b in s][7:]
     # two processes split each global micro-batch without overlap
-    r0 = T.StepBatchSampler(n, 2, 5, 0, 5, process_index=0, num_processes=2)
-    r1 = T.StepBatchSampler(n, 2, 5, 0, 5, process_index=1, num_processes=2)
-    single = T.StepBatchSampler(n, 4, 5, 0, 5)
+    r0 = clips.StepBatchSampler(n, 2, 5, 0, 5, process_index=0, num_processes=2)
+    r1 = clips.StepBatchSampler(n, 2, 5, 0, 5, process_index=1, num_processes=2)
+    single = clips.StepBatchSampler(n, 4, 5, 0, 5)
     for a, b, c in zip(r0, r1, single):
         assert a + b == c
 
 
 def test_step_generator_deterministic():
-    a = torch.randn(5, generator=T.step_generator(0, "unet", 3))
-    b = torch.randn(5, generator=T.step_generator(0, "unet", 3))
-    c = torch.randn(5, generator=T.step_generator(0, "unet", 4))
-    d = torch.randn(5, generator=T.step_generator(0, "controller", 3))
+    a = torch.randn(5, generator=runs.step_generator(0, "unet", 3))
+    b = torch.randn(5, generator=runs.step_generator(0, "unet", 3))
+    c = torch.randn(5, generator=runs.step_generator(0, "unet", 4))
+    d = torch.randn(5, generator=runs.step_generator(0, "controller", 3))
     assert torch.equal(a, b) and not torch.equal(a, c) and not torch.equal(a, d)
 
 
@@ -128,7 +78,7 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, stage):
     # simulated kill after 3 steps: checkpoint at step 2 exists, step 3 was done but not saved
     b1 = T.train(tiny(stage, tmp_path / "b", stop_after=3))
     assert b1.interrupted and b1.final_path is None
-    assert [s for s, _ in T.list_checkpoints(tmp_path / "b" / stage / "checkpoints")] == [2]
+    assert [s for s, _ in runs.list_checkpoints(tmp_path / "b" / stage / "checkpoints")] == [2]
     assert len(_read_csv(tmp_path / "b" / stage / "log.csv")) == 3
     b2 = T.train(tiny(stage, tmp_path / "b"))  # the same command again
     assert not b2.interrupted and b2.steps_this_run[stage] == 3  # resumed at step 2
@@ -152,7 +102,7 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, stage):
 
 def test_clip_cache_does_not_change_items_or_weights(tmp_path):
     cfg = tiny("controller", tmp_path / "c")
-    cached, fresh = T.TrainClips(cfg), T.TrainClips(cfg.replace(cache_clips=False))
+    cached, fresh = clips.TrainClips(cfg), clips.TrainClips(cfg.replace(cache_clips=False))
     first = cached[3]
     again = cached[3]
     assert again["video"] is first["video"]  # served from memory the second time
@@ -199,9 +149,9 @@ def test_sigkill_at_random_moments_then_same_command_gives_identical_weights(tmp
     for attempt in range(3):
         proc = _cli(tmp_path / "run")
         # wait until this run has written a checkpoint of its own, then kill it a random moment later
-        start = {s for s, _ in T.list_checkpoints(ckpts)}
+        start = {s for s, _ in runs.list_checkpoints(ckpts)}
         t0 = time.monotonic()
-        while proc.poll() is None and {s for s, _ in T.list_checkpoints(ckpts)} <= start and time.monotonic() - t0 < 120:
+        while proc.poll() is None and {s for s, _ in runs.list_checkpoints(ckpts)} <= start and time.monotonic() - t0 < 120:
             time.sleep(0.01)
         time.sleep(float(rng.uniform(0.0, 0.4)))
         if proc.poll() is None:
@@ -245,7 +195,7 @@ def test_controller_trains_only_encoder_modulation_and_lora(tmp_path):
     n_lora = sum(4 * (mods[n].in_features + mods[n].out_features) for n in lora_target_modules(unet, "attention"))
     assert r.trainable_parameters["controller"] == n_ctrl + n_lora
     # the base UNet is frozen: its weights in the last checkpoint equal the random:0 base exactly
-    ck = T.list_checkpoints(tmp_path / "c" / "controller" / "checkpoints")[-1][1]
+    ck = runs.list_checkpoints(tmp_path / "c" / "controller" / "checkpoints")[-1][1]
     sd = load_file(str(ck / "model.safetensors"))
     base = unet.state_dict()
     checked = 0
@@ -270,16 +220,16 @@ def test_csv_log_and_provenance(tmp_path):
     assert all(math.isfinite(float(x["loss"])) and float(x["loss"]) > 0 for x in rows)
     secs = [float(x["seconds"]) for x in rows]
     assert secs == sorted(secs)
-    d = T.read_log(r.logs["unet"])
+    d = runs.read_log(r.logs["unet"])
     assert d["loss"].shape == (3,)
-    ck = T.list_checkpoints(tmp_path / "p" / "unet" / "checkpoints")[-1][1]
+    ck = runs.list_checkpoints(tmp_path / "p" / "unet" / "checkpoints")[-1][1]
     for folder in (ck, r.final_path):
         prov = json.loads((folder / "provenance.json").read_text())
         assert prov["config"]["max_steps"] == 3 and prov["seed"] == 0
         assert {"git", "versions", "fingerprint"} <= set(prov)
         assert prov["versions"]["torch"].startswith(torch.__version__.split("+")[0])
     assert (tmp_path / "p" / "config.yaml").is_file()
-    assert T.TrainConfig.from_yaml(tmp_path / "p" / "config.yaml") == r.config
+    assert config.TrainConfig.from_yaml(tmp_path / "p" / "config.yaml") == r.config
 
 
 # ------------------------------------------------------------------------------------------ atomic checkpoints
@@ -301,115 +251,17 @@ class _FakeAccelerator:
 
 def test_atomic_checkpoint_leaves_no_partial_dir(tmp_path):
     root = tmp_path / "ck"
-    T.save_checkpoint(_FakeAccelerator(), root, 1, {"global_step": 1}, {"p": 1})
+    runs.save_checkpoint(_FakeAccelerator(), root, 1, {"global_step": 1}, {"p": 1})
     with pytest.raises(KeyboardInterrupt):
-        T.save_checkpoint(_FakeAccelerator(fail=True), root, 2, {"global_step": 2}, {"p": 2})
+        runs.save_checkpoint(_FakeAccelerator(fail=True), root, 2, {"global_step": 2}, {"p": 2})
     names = sorted(p.name for p in root.iterdir())
     assert names == ["checkpoint-000001"]
-    assert [s for s, _ in T.list_checkpoints(root)] == [1]
+    assert [s for s, _ in runs.list_checkpoints(root)] == [1]
     # a folder without train_state.json (e.g. copied by hand, half written) is never resumed from
     (root / "checkpoint-000009").mkdir()
-    assert [s for s, _ in T.list_checkpoints(root)] == [1]
+    assert [s for s, _ in runs.list_checkpoints(root)] == [1]
     # keep only the newest `keep`
     for s in (3, 4, 5):
-        T.save_checkpoint(_FakeAccelerator(), root, s, {"global_step": s}, {}, keep=2)
-    assert [s for s, _ in T.list_checkpoints(root)] == [4, 5]
+        runs.save_checkpoint(_FakeAccelerator(), root, s, {"global_step": s}, {}, keep=2)
+    assert [s for s, _ in runs.list_checkpoints(root)] == [4, 5]
     assert not [p for p in root.iterdir() if p.name.startswith(".tmp")]
-
-
-# ------------------------------------------------------------------------------------------ metric
-def _moving_square_video(L=8, H=64, W=64, start=(20.0, 24.0), vel=(2.0, 1.0), seed=0):
-    """A textured 16x16 square translating by `vel` px per frame over a smooth background."""
-    rng = np.random.default_rng(seed)
-    tex = (rng.random((16, 16, 3)) * 255).astype(np.uint8)
-    import cv2
-
-    tex = cv2.GaussianBlur(tex, (3, 3), 0)
-    frames = []
-    for i in range(L):
-        f = np.full((H, W, 3), 90, np.uint8)
-        x0, y0 = int(round(start[0] + vel[0] * i)), int(round(start[1] + vel[1] * i))
-        f[y0:y0 + 16, x0:x0 + 16] = tex
-        frames.append(f)
-    return np.stack(frames)
-
-
-@pytest.mark.parametrize("tracker", ["flow", "lk"])
-def test_trajectory_distance_on_known_motion(tracker):
-    v = _moving_square_video()
-    p0 = np.array([28.0, 32.0])  # inside the square
-    true = p0 + np.arange(8)[:, None] * np.array([2.0, 1.0])
-    d, track = T.trajectory_distance(v, true, tracker=tracker)
-    assert d < 0.5
-    assert np.abs(track - true).max() < 1.0
-    # a drawn trajectory going the other way: the distance is the gap between the two paths
-    wrong = p0 - np.arange(8)[:, None] * np.array([2.0, 1.0])
-    d_wrong, _ = T.trajectory_distance(v, wrong, tracker=tracker)
-    expected = np.mean(np.linalg.norm(true[1:] - wrong[1:], axis=1))
-    assert abs(d_wrong - expected) < 0.5
-    # a still video: the distance equals the drawn path's mean displacement
-    still = np.repeat(v[:1], 8, 0)
-    d_still, _ = T.trajectory_distance(still, true, tracker=tracker)
-    assert abs(d_still - np.mean(np.linalg.norm(true[1:] - p0, axis=1))) < 0.5
-
-
-def test_trajectory_distance_bad_input():
-    v = _moving_square_video()
-    with pytest.raises(ValueError, match="video"):
-        T.track_points(v[..., 0], [[1.0, 2.0]])
-    with pytest.raises(ValueError, match="tracker"):
-        T.trajectory_distance(v, [[1.0, 2.0], [3.0, 4.0]], tracker="cotracker")
-    H, W = v.shape[1:3]
-    for start in ([-3.0, 5.0], [5.0, H + 2.0], [W - 0.5, 5.0]):  # outside the frame: an error, never clipped
-        with pytest.raises(ValueError, match="trajectory must start inside"):
-            T.trajectory_distance(v, [start, [10.0, 10.0]])
-
-
-def test_overlay_trajectory_draws_on_a_copy():
-    f = np.zeros((16, 16, 3), np.uint8)
-    img = D.overlay_trajectory(f, [np.array([[2.0, 2.0], [12.0, 12.0]])], colors=[(255, 0, 0)], scale=4)
-    assert img.shape == (64, 64, 3) and f.sum() == 0
-    assert img[..., 0].max() == 255 and img[..., 1].max() == 0
-    assert img[10, 10, 0] > 0  # the start point disc
-    with pytest.raises(ValueError, match="trajectories"):
-        D.overlay_trajectory(f, [np.zeros((3, 3))])
-
-
-def test_object_trajectory_follows_ground_truth():
-    from remoco import data
-
-    clip = data.make_clip(4242, kind="object")
-    traj, brush = T.object_trajectory(clip)
-    x, y = int(traj[0][0]), int(traj[0][1])
-    assert brush[y, x] and brush.dtype == torch.bool
-    assert np.allclose(traj - traj[0], clip.flow[:, y, x].numpy(), atol=1e-5)
-    # the ground-truth clip follows its own trajectory (tracker error floor, a few tenths of a pixel)
-    d, _ = T.trajectory_distance(clip.video, traj)
-    assert d < 1.5, d
-
-
-# ------------------------------------------------------------------------------------------ condition ablation
-def test_condition_ablation_zero_init_controller_ignores_condition_then_a_trained_one_does_not():
-    """A fresh controller (zero-initialised modulation, LoRA B = 0) is the base model: the four settings give
-    the same loss. With non-zero controller weights the condition changes the loss."""
-    from remoco import models
-
-    torch.manual_seed(0)
-    pipe = pipeline_mod.build_toy_remoco_pipeline(seed=0)
-    cfg = T.preset_config("toy-cpu", "controller", num_frames=4)
-    r = T.condition_ablation(pipe, cfg, num_clips=2, draws=1, seed=3)
-    assert set(T.ABLATION_CONDITIONS) <= set(r)
-    vals = [r[n] for n in T.ABLATION_CONDITIONS]
-    assert all(np.isfinite(vals)) and max(vals) - min(vals) < 1e-6 * max(vals)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for n, p in pipe.controller.named_parameters():
-            if p.ndim > 1:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-    r2 = T.condition_ablation(pipe, cfg, num_clips=2, draws=1, seed=3)
-    assert abs(r2["full condition"] - r2["no condition"]) > 1e-4 * r2["no condition"]
-    assert r2["per_sample"]["full condition"].shape == (2,)
-    with pytest.raises(ValueError, match="num_clips"):
-        T.condition_ablation(pipe, cfg, num_clips=0)
-    with pytest.raises(ValueError, match="controller"):
-        T.condition_ablation(models.build_toy_components(0)["unet"], cfg)

@@ -34,6 +34,6 @@ frames = W.run_bench_example(pipe, W.load_bench_example(path))
 write_video("data/demo/example_video.mp4", torch.from_numpy(frames), 4)
 import json
 meta = {"video": "example_video.mp4", "fps": 4, "pipeline": "untrained toy pipeline" if note else
-        "shipped toy checkpoints (remoco.train.load_shipped_pipeline)", "inputs": "example.json"}
+        "shipped toy checkpoints (remoco.shipped.load_shipped_pipeline)", "inputs": "example.json"}
 open("data/demo/example_video.json", "w").write(json.dumps(meta, indent=1) + "\n")
 print(frames.shape)

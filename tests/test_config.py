@@ -1,0 +1,54 @@
+"""Tests of remoco.config: presets, YAML round trip, validation naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from remoco import config as T
+
+def test_presets_load_and_match_paper():
+    p = T.preset_config("paper", "controller")
+    # Sec. 4.1: 16 frames at 320x512, k = 8, r_min = 0.95, LoRA rank 32, lr 1e-5, batch 48 (8 per GPU x 6)
+    assert (p.num_frames, p.height, p.width, p.k, p.r_min, p.lora_rank, p.lr) == (16, 320, 512, 8, 0.95, 32, 1e-5)
+    assert p.batch_size * 6 == 48
+    # SVD / MotionPro recipe
+    assert (p.p_mean, p.p_std, p.cond_aug_mean, p.cond_aug_std, p.cond_dropout) == (0.7, 1.6, -3.0, 0.5, 0.1)
+    toy = T.preset_config("toy-cpu", "base")
+    assert (toy.num_frames, toy.height, toy.width) == (8, 64, 64) and toy.vae_steps > 0
+    assert (toy.p_mean, toy.p_std, toy.cond_dropout) == (0.7, 1.6, 0.1)
+    ctrl = T.preset_config("toy-cpu", "controller", variant="gaussian")
+    assert ctrl.k == 8 and ctrl.r_min == 0.95 and ctrl.variant == "gaussian"
+    with pytest.raises(ValueError, match="paper"):
+        T.preset_config("paper", "base")
+    with pytest.raises(ValueError, match="preset"):
+        T.preset_config("nope")
+
+
+def test_yaml_roundtrip(tmp_path):
+    c = T.preset_config("toy-cpu", "controller", variant="sum", lr=3e-4)
+    c.to_yaml(tmp_path / "c.yaml")
+    d = T.TrainConfig.from_yaml(tmp_path / "c.yaml")
+    assert d == c and d.fingerprint() == c.fingerprint()
+    # runtime fields do not change the fingerprint, training fields do
+    assert c.replace(out_dir="elsewhere", stop_after=3).fingerprint() == c.fingerprint()
+    assert c.replace(lr=1e-3).fingerprint() != c.fingerprint()
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        T.TrainConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("lr", -1.0), ("lr", 0.0), ("r_min", 1.5), ("k", 7), ("stage", "decoder"), ("variant", "magic"),
+    ("batch_size", 0), ("p_std", 0.0), ("cond_dropout", 1.2), ("height", 60), ("mixed_precision", "fp8"),
+    ("flow_source", "raft"), ("clip_kinds", {"dragons": 1.0}), ("max_grad_norm", -1.0), ("max_steps", 2.5),
+    ("adam_betas", (0.9, 1.5)), ("displacement_scale", 0.0),
+])
+def test_bad_values_raise_naming_field(field, value):
+    d = T.preset_config("toy-cpu", "controller").to_dict()
+    d[field] = value
+    with pytest.raises(ValueError, match=field):
+        T.TrainConfig.from_dict(d)
+
+
+def test_unknown_field_named():
+    with pytest.raises(ValueError, match="learning_rate"):
+        T.TrainConfig.from_dict({"learning_rate": 1e-3})

@@ -1,0 +1,102 @@
+"""Tests of remoco.evaluate: tracking and the distance to the drawn path on videos with known motion, the
+drawn trajectory of a synthetic clip, and the condition ablation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from remoco import config
+from remoco import evaluate as T
+from remoco import pipeline as pipeline_mod
+
+torch.set_num_threads(1)
+
+
+# ------------------------------------------------------------------------------------------ metric
+def _moving_square_video(L=8, H=64, W=64, start=(20.0, 24.0), vel=(2.0, 1.0), seed=0):
+    """A textured 16x16 square translating by `vel` px per frame over a smooth background."""
+    rng = np.random.default_rng(seed)
+    tex = (rng.random((16, 16, 3)) * 255).astype(np.uint8)
+    import cv2
+
+    tex = cv2.GaussianBlur(tex, (3, 3), 0)
+    frames = []
+    for i in range(L):
+        f = np.full((H, W, 3), 90, np.uint8)
+        x0, y0 = int(round(start[0] + vel[0] * i)), int(round(start[1] + vel[1] * i))
+        f[y0:y0 + 16, x0:x0 + 16] = tex
+        frames.append(f)
+    return np.stack(frames)
+
+
+@pytest.mark.parametrize("tracker", ["flow", "lk"])
+def test_trajectory_distance_on_known_motion(tracker):
+    v = _moving_square_video()
+    p0 = np.array([28.0, 32.0])  # inside the square
+    true = p0 + np.arange(8)[:, None] * np.array([2.0, 1.0])
+    d, track = T.trajectory_distance(v, true, tracker=tracker)
+    assert d < 0.5
+    assert np.abs(track - true).max() < 1.0
+    # a drawn trajectory going the other way: the distance is the gap between the two paths
+    wrong = p0 - np.arange(8)[:, None] * np.array([2.0, 1.0])
+    d_wrong, _ = T.trajectory_distance(v, wrong, tracker=tracker)
+    expected = np.mean(np.linalg.norm(true[1:] - wrong[1:], axis=1))
+    assert abs(d_wrong - expected) < 0.5
+    # a still video: the distance equals the drawn path's mean displacement
+    still = np.repeat(v[:1], 8, 0)
+    d_still, _ = T.trajectory_distance(still, true, tracker=tracker)
+    assert abs(d_still - np.mean(np.linalg.norm(true[1:] - p0, axis=1))) < 0.5
+
+
+def test_trajectory_distance_bad_input():
+    v = _moving_square_video()
+    with pytest.raises(ValueError, match="video"):
+        T.track_points(v[..., 0], [[1.0, 2.0]])
+    with pytest.raises(ValueError, match="tracker"):
+        T.trajectory_distance(v, [[1.0, 2.0], [3.0, 4.0]], tracker="cotracker")
+    H, W = v.shape[1:3]
+    for start in ([-3.0, 5.0], [5.0, H + 2.0], [W - 0.5, 5.0]):  # outside the frame: an error, never clipped
+        with pytest.raises(ValueError, match="trajectory must start inside"):
+            T.trajectory_distance(v, [start, [10.0, 10.0]])
+
+
+def test_object_trajectory_follows_ground_truth():
+    from remoco import data
+
+    clip = data.make_clip(4242, kind="object")
+    traj, brush = T.object_trajectory(clip)
+    x, y = int(traj[0][0]), int(traj[0][1])
+    assert brush[y, x] and brush.dtype == torch.bool
+    assert np.allclose(traj - traj[0], clip.flow[:, y, x].numpy(), atol=1e-5)
+    # the ground-truth clip follows its own trajectory (tracker error floor, a few tenths of a pixel)
+    d, _ = T.trajectory_distance(clip.video, traj)
+    assert d < 1.5, d
+
+
+# ------------------------------------------------------------------------------------------ condition ablation
+def test_condition_ablation_zero_init_controller_ignores_condition_then_a_trained_one_does_not():
+    """A fresh controller (zero-initialised modulation, LoRA B = 0) is the base model: the four settings give
+    the same loss. With non-zero controller weights the condition changes the loss."""
+    from remoco import models
+
+    torch.manual_seed(0)
+    pipe = pipeline_mod.build_toy_remoco_pipeline(seed=0)
+    cfg = config.preset_config("toy-cpu", "controller", num_frames=4)
+    r = T.condition_ablation(pipe, cfg, num_clips=2, draws=1, seed=3)
+    assert set(T.ABLATION_CONDITIONS) <= set(r)
+    vals = [r[n] for n in T.ABLATION_CONDITIONS]
+    assert all(np.isfinite(vals)) and max(vals) - min(vals) < 1e-6 * max(vals)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, p in pipe.controller.named_parameters():
+            if p.ndim > 1:
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+    r2 = T.condition_ablation(pipe, cfg, num_clips=2, draws=1, seed=3)
+    assert abs(r2["full condition"] - r2["no condition"]) > 1e-4 * r2["no condition"]
+    assert r2["per_sample"]["full condition"].shape == (2,)
+    with pytest.raises(ValueError, match="num_clips"):
+        T.condition_ablation(pipe, cfg, num_clips=0)
+    with pytest.raises(ValueError, match="controller"):
+        T.condition_ablation(models.build_toy_components(0)["unet"], cfg)
