@@ -12,10 +12,12 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "bench",
     "book_utils",
     "conditions",
     "controller",
     "data",
+    "drag",
     "edm",
     "flow",
     "models",

@@ -8,6 +8,7 @@ uint8 torch tensors everywhere in :mod:`remoco`.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ __all__ = [
     "resize_center_crop",
     "as_uint8_frames",
     "as_uint8_image",
+    "png_bytes",
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
 ]
@@ -82,6 +84,20 @@ def as_uint8_image(image, name: str = "frame") -> np.ndarray:
     if arr.ndim not in (2, 3):
         raise ValueError(f"{name}: expected one frame of shape (H, W, 3), (3, H, W) or (H, W), got {arr.shape}")
     return as_uint8_frames(arr[None], name)[0]
+
+
+def png_bytes(image) -> bytes:
+    """PNG file bytes of one image: ``(H, W, 3)`` RGB or ``(H, W)`` grey uint8 (bool / float are converted)."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if not (arr.ndim == 2 and arr.dtype == np.uint8):  # grey uint8 stays grey; the rest becomes RGB
+        arr = as_uint8_image(arr, "image")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _to_rgb(frame: np.ndarray) -> np.ndarray:
