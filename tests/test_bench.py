@@ -57,3 +57,37 @@ def test_bench_bad_files(tmp_path):
     path.write_text(json.dumps(d))
     with pytest.raises(FileNotFoundError, match="demo_mask.png"):
         B.load_bench_example(path)
+
+
+class _RecordingPipeline:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, image, **kw):
+        self.calls.append(kw)
+        ref = np.asarray(image, dtype=np.float32) / 255
+        return SimpleNamespace(frames=np.stack([ref] * kw["num_frames"])[None])
+
+
+def test_run_bench_example_passes_the_inputs_and_returns_uint8():
+    ex, pipe = _example(), _RecordingPipeline()
+    frames = B.run_bench_example(pipe, ex)
+    assert frames.shape == (8, 64, 64, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[0], ex.image)
+    (kw,) = pipe.calls
+    assert torch.equal(kw["brush_mask"], torch.from_numpy(ex.brush_mask)) and kw["k"] == 8
+    assert kw["generator"].initial_seed() == 3
+
+
+def test_run_bench_example_empty_brush():
+    ex, pipe = _example(), _RecordingPipeline()
+    ex.brush_mask = np.zeros_like(ex.brush_mask)
+    with pytest.raises(ValueError, match="brush_mask"):
+        B.run_bench_example(pipe, ex)  # the paper: a drag without a brushed region is an error
+    assert pipe.calls == []
+    B.run_bench_example(pipe, ex, empty_brush="trajectory_blocks")  # MotionPro: the dragged block moves
+    block = np.zeros((64, 64), bool)
+    block[26:34, 26:34] = True  # 8x8 block around the start pixel (row 30, col 30)
+    np.testing.assert_array_equal(pipe.calls[-1]["brush_mask"].numpy(), block)
+    with pytest.raises(ValueError, match="empty_brush"):
+        B.run_bench_example(pipe, ex, empty_brush="blocks")

@@ -175,3 +175,25 @@ def test_state_from_mask_is_pixel_exact():
     rng = np.random.default_rng(1)
     mask = rng.random((16, 16)) < 0.3
     np.testing.assert_array_equal(D.DragState.from_mask(mask).brush_mask, mask)
+
+
+def test_state_conditions_empty_brush_error_or_trajectory_blocks():
+    s = D.DragState(32, 32)
+    s.add_trajectory([[10, 10], [20, 12]])
+    with pytest.raises(ValueError, match="brush_mask"):
+        s.conditions(num_frames=4, k=8)  # the paper: brush the motion region first
+    rt, mm = s.conditions(num_frames=4, k=8, empty_brush="trajectory_blocks")  # MotionPro
+    block = np.zeros((32, 32), bool)
+    block[6:14, 6:14] = True  # the 8x8 block around the start pixel (row 10, col 10)
+    np.testing.assert_array_equal(mm[:, :, :, 0].numpy(), np.broadcast_to(block, (4, 32, 32)))
+    np.testing.assert_allclose(rt[-1, 6:14, 6:14].numpy(), np.broadcast_to([10, 2], (8, 8, 2)))
+    with pytest.raises(ValueError, match="num_frames"):
+        s.trajectories(1)  # one frame: no motion to follow
+
+
+def test_check_points_inside_names_the_argument():
+    np.testing.assert_array_equal(D.check_points_inside([[0, 0], [31.4, 3]], 32, 32), [[0, 0], [31.4, 3]])
+    with pytest.raises(ValueError, match=r"trajectories\[2\].*outside the 32x16 image"):
+        D.check_points_inside([[0, 0], [32.0, 3]], 16, 32, "trajectories[2]")
+    with pytest.raises(ValueError, match="finite"):
+        D.check_points_inside([[np.nan, 0]], 16, 32)

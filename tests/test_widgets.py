@@ -181,3 +181,21 @@ def test_launch_demo_returns_a_widget():
     fake = FakePipeline()
     d = W.launch_demo(image=np.zeros((32, 48, 3), np.uint8), pipeline=fake, display=False)
     assert isinstance(d, W.DragDemo) and d.pipeline is fake and d.mapping.original_size == (32, 48)
+
+
+def test_widget_animate_without_brush_is_an_error_unless_trajectory_blocks(demo, tmp_path):
+    demo.mode.value = "trajectory"
+    _drag(demo, [(160, 150), (220, 150)])
+    demo.on_animate()
+    assert demo.message_kind == "error" and "brush_mask" in demo.message_text
+    assert demo.pipeline.calls == [] and demo.last_traceback is None
+    img = np.zeros((64, 64, 3), np.uint8)
+    d = W.DragDemo(image=img, pipeline=FakePipeline(), num_inference_steps=1, empty_brush="trajectory_blocks")
+    d.mode.value = "trajectory"
+    _drag(d, [(160, 150), (220, 150)])
+    d.on_animate()
+    assert d.message_kind in ("info", "warning") and d.last_traceback is None, d.message_text
+    (call,) = d.pipeline.calls
+    assert int(call["brush_mask"].sum()) == 8 * 8  # the dragged block is the motion region
+    with pytest.raises(ValueError, match="empty_brush"):
+        W.DragDemo(image=img, pipeline=FakePipeline(), empty_brush="nope")
