@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .video import as_uint8_frames  # re-exported: the one uint8 conversion lives in remoco.video
+
 __all__ = ["show_source", "source_html", "video_html", "show_video", "video_grid", "as_uint8_frames"]
 
 
@@ -54,36 +56,6 @@ def show_source(obj):
     from IPython.display import HTML, display
 
     display(HTML(source_html(obj)))
-
-
-def as_uint8_frames(frames) -> np.ndarray:
-    """Convert a clip to ``(L, H, W, 3) uint8`` numpy.
-
-    Accepts torch tensors or numpy arrays shaped ``(L, H, W, 3)`` (uint8, or float in [0, 1]) or
-    ``(L, 3, H, W)``; a list of PIL images is accepted too. Grey ``(L, H, W)`` clips are repeated to RGB.
-    """
-    if isinstance(frames, (list, tuple)) and frames and hasattr(frames[0], "convert"):
-        frames = np.stack([np.asarray(f.convert("RGB")) for f in frames])
-    if hasattr(frames, "detach"):
-        frames = frames.detach().cpu().numpy()
-    arr = np.asarray(frames)
-    if arr.ndim == 3:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 4:
-        raise ValueError(f"frames: expected a clip of shape (L, H, W, 3) or (L, 3, H, W), got {arr.shape}")
-    if arr.shape[-1] != 3 and arr.shape[1] == 3:
-        arr = arr.transpose(0, 2, 3, 1)
-    if arr.shape[-1] != 3:
-        raise ValueError(f"frames: expected 3 colour channels, got shape {arr.shape}")
-    if arr.shape[0] < 1:
-        raise ValueError("frames: the clip has no frames")
-    if arr.dtype != np.uint8:
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(f"frames: expected uint8 or float in [0, 1], got dtype {arr.dtype}")
-        if not np.isfinite(arr).all():
-            raise ValueError("frames: contains NaN or inf")
-        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(arr)
 
 
 def _upscale(arr: np.ndarray, scale: int) -> np.ndarray:

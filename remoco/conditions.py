@@ -54,6 +54,7 @@ __all__ = [
     "resample_polyline",
     "user_block",
     "conditions_from_user",
+    "EMPTY_BRUSH",
     "default_sigma",
     "default_kernel_size",
     "gaussian_trajectory",
@@ -437,23 +438,36 @@ def _as_points(points, name):
     return pts
 
 
-def resample_polyline(points, num_frames: int) -> torch.Tensor:
+def resample_polyline(points, num_frames: int, require_motion: bool = False) -> torch.Tensor:
     """Resample a polyline of (x, y) points to ``num_frames`` positions equally spaced in arc length.
+
+    This is the one resampling rule of :mod:`remoco` (the pipeline's user conditions, the drag demo's
+    :class:`remoco.drag.DragState`, the bench examples and the trajectory metric all use it). A user
+    trajectory "describes the movement of a single pixel" (Sec. 3.4): position j is where that pixel
+    is in frame j, moving at constant speed along the drawn path.
 
     Position j (0-based) lies at arc length ``s_j = j / (num_frames - 1) * total_length`` along the
     polyline, so position 0 is the first point and position ``num_frames - 1`` the last one; the
     vertices in between are not necessarily hit. Consecutive duplicate points (zero-length segments)
-    are harmless; a single point (or a zero-length polyline) gives ``num_frames`` copies of it.
+    are harmless.
 
     Args:
-        points: (P, 2) (x, y) pixel coordinates (tensor or nested sequence), P >= 1.
-        num_frames: L >= 1.
+        points: (P, 2) (x, y) pixel coordinates (tensor, numpy or nested sequence), P >= 1.
+        num_frames: L >= 1 (L >= 2 with ``require_motion``).
+        require_motion: ``False`` (default): a single point or a zero-length polyline gives
+            ``num_frames`` copies of its start, and ``num_frames = 1`` gives the start only.
+            ``True`` (the rule for a *drawn* trajectory): a polyline without two distinct points
+            (a single click, which has no direction) and ``num_frames < 2`` raise ValueError.
 
     Returns:
-        (L, 2) float64 positions.
+        (L, 2) float64 positions (a torch tensor; ``.numpy()`` for numpy).
     """
-    _check_int("num_frames", num_frames)
+    _check_int("num_frames", num_frames, minimum=2 if require_motion else 1)
     pts = _as_points(points, "points")
+    if require_motion and not bool(((pts[1:] - pts[:-1]).norm(dim=1) > 0).any()):
+        raise ValueError(
+            "points: a trajectory needs at least two distinct points (a single click has no direction); "
+            "press the mouse at the start and release it at the end")
     if num_frames == 1:
         return pts[:1].clone()
     seg = (pts[1:] - pts[:-1]).norm(dim=1)  # (P-1,)
@@ -532,11 +546,15 @@ def _user_displacements(trajectories, height, width, num_frames):
     return out
 
 
+EMPTY_BRUSH = ("error", "trajectory_blocks")
+
+
 def conditions_from_user(
     trajectories,
     brush_mask: torch.Tensor,
     num_frames: int,
     k: int = 8,
+    empty_brush: str = "error",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Region-wise trajectory and motion mask from user input (Sec. 3.4, Fig. 3 bottom).
 
@@ -553,23 +571,40 @@ def conditions_from_user(
         trajectories: list of (P_n, 2) polylines (tensors or sequences) or an (N, P, 2) tensor;
             an empty list gives a zero trajectory field.
         brush_mask: (H, W) bool brushed motion region; fixes the image size.
-        num_frames: L.
+        num_frames: L >= 2 (a one-frame video has no motion to control).
         k: region size (1 <= k <= min(H, W); it need not divide H, W here).
+        empty_brush: what an all-False ``brush_mask`` together with at least one trajectory means.
+            ``"error"`` (default, the paper: the user brushes the motion region) raises ValueError.
+            ``"trajectory_blocks"`` (the authors' public release, MotionPro) lets the k x k block of
+            every trajectory join the motion mask, so the dragged blocks move and the rest stays.
 
     Returns:
         ``(T_s, M_mot)``: (L, H, W, 2) float32 and (L, H, W, 1) bool.
     """
     _check_brush(brush_mask)
-    _check_int("num_frames", num_frames)
+    _check_int("num_frames", num_frames, minimum=2)
+    if empty_brush not in EMPTY_BRUSH:
+        raise ValueError(f"empty_brush must be one of {EMPTY_BRUSH}, got {empty_brush!r}")
     H, W = brush_mask.shape
     _check_int("k", k)
     if k > H or k > W:
         raise ValueError(f"k={k} must not exceed the brush_mask size (H, W) = ({H}, {W})")
     traj = torch.zeros(num_frames, H, W, 2, dtype=torch.float32)
-    for row, col, disp in _user_displacements(trajectories, H, W, num_frames):
+    blocks = torch.zeros(H, W, dtype=torch.bool)
+    displacements = _user_displacements(trajectories, H, W, num_frames)
+    for row, col, disp in displacements:
         top, left = user_block(row, col, k, H, W)
         traj[:, top : top + k, left : left + k, :] = disp[:, None, None, :]
-    mot = brush_mask[None, :, :, None].repeat(num_frames, 1, 1, 1)
+        blocks[top : top + k, left : left + k] = True
+    mask = brush_mask
+    if displacements and not bool(brush_mask.any()):
+        if empty_brush == "error":
+            raise ValueError(
+                "brush_mask is empty (no pixel brushed) but a trajectory was given: brush the motion region "
+                "(the motion mask of Sec. 3.4), or pass empty_brush='trajectory_blocks' to move only the "
+                f"{k}x{k} blocks of the trajectories")
+        mask = blocks
+    mot = mask[None, :, :, None].repeat(num_frames, 1, 1, 1)
     return traj, mot
 
 

@@ -1,19 +1,38 @@
-"""Figures of the book: loss curves and trajectories drawn over frames (the paper's Fig. 1 layout)."""
+"""Figures of the book: loss curves, and trajectories / drag inputs drawn over frames.
+
+One drawing primitive (:func:`_draw_trajectory`, PIL) draws every trajectory of the book: the Fig. 1-style
+overlay of :func:`overlay_trajectory`, the drag demo's canvas and figures (:func:`render_inputs`) and the
+generated last frame (:func:`render_last_frame`). A polyline of model-pixel points ``(x, y)`` (pixel
+centres at integers) is drawn on the image magnified ``m`` times at ``(x + 0.5) * m - 0.5``, the centre
+of the magnified pixel, as a line with a disc at its start and an arrow head at its end.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
-from .evaluate import _as_uint8_np
+from .conditions import user_block
+from .drag import DEFAULT_MAGNIFICATION, check_magnification
 from .runs import read_log
+from .video import as_uint8_frames, as_uint8_image
 
-__all__ = ["plot_loss_curves", "overlay_trajectory", "plot_conditions"]
+__all__ = ["plot_loss_curves", "overlay_trajectory", "render_inputs", "render_last_frame", "plot_conditions",
+           "TRAJECTORY_COLOURS"]
+
+#: the default colour of trajectory n is ``TRAJECTORY_COLOURS[n % 5]`` (RGB)
+TRAJECTORY_COLOURS = [(255, 60, 60), (60, 220, 90), (255, 220, 0), (230, 80, 255), (0, 230, 230)]
+_MASK_TINT = (40, 120, 255)
+_BLOCK_COLOUR = (255, 170, 0)
+
 
 def plot_loss_curves(logs: dict, ax=None, smooth: int = 25, title: str | None = None):
     """Loss against step for several CSV logs ``{label: path}`` (raw, faint, and a running mean of
     ``smooth`` steps); log-scale y. Returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
+
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
@@ -35,34 +54,148 @@ def plot_loss_curves(logs: dict, ax=None, smooth: int = 25, title: str | None = 
     return ax
 
 
+def _magnify(img: np.ndarray, m: int) -> np.ndarray:
+    return img.repeat(m, axis=0).repeat(m, axis=1)
+
+
+def _to_canvas(points, m: int) -> np.ndarray:
+    """Model-pixel ``(x, y)`` -> coordinates on the ``m`` times magnified image (centre of the block)."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) * m - 0.5
+
+
+def _draw_trajectory(draw, pts_canvas: np.ndarray, colour, width: int, head: float, dot: float) -> None:
+    """THE trajectory primitive: polyline of ``width`` px, a disc of radius ``dot`` at the start and a
+    filled arrow head (``head`` px long) along the last non-degenerate segment. ``draw``: a PIL ImageDraw."""
+    pts = [tuple(map(float, p)) for p in pts_canvas]
+    colour = tuple(int(c) for c in colour)
+    if len(pts) >= 2:
+        draw.line(pts, fill=colour, width=int(width), joint="curve")
+    x0, y0 = pts[0]
+    draw.ellipse([x0 - dot, y0 - dot, x0 + dot, y0 + dot], fill=colour)
+    end = np.asarray(pts[-1])
+    for prev in reversed(pts[:-1]):
+        d = end - np.asarray(prev)
+        n = float(np.linalg.norm(d))
+        if n > 1e-6:
+            d /= n
+            perp = np.array([-d[1], d[0]])
+            a = end - head * d + 0.55 * head * perp
+            b = end - head * d - 0.55 * head * perp
+            draw.polygon([tuple(end), tuple(a), tuple(b)], fill=colour)
+            break
+
+
+def _head_length(m: int) -> float:
+    return max(6.0, 2.2 * m)
+
+
+def _dot_radius(m: int) -> int:
+    return max(2, m // 2 + 1)
+
+
 def overlay_trajectory(frame, trajectories, colors=None, scale: int = 4, thickness: int = 1) -> np.ndarray:
     """Draw polylines with an arrow head on a frame, as the paper's Fig. 1 shows trajectories on the last
     frame. ``frame``: (H, W, 3) uint8 (or float in [0, 1]); ``trajectories``: one or a list of (P, 2)
-    (x, y) pixel polylines; ``colors``: RGB tuples. The frame is enlarged ``scale`` times (nearest) first so
-    thin lines stay visible at 64 px. Returns a new (H*scale, W*scale, 3) uint8 array."""
-    import cv2
+    (x, y) pixel polylines; ``colors``: RGB tuples (default :data:`TRAJECTORY_COLOURS`). The frame is
+    enlarged ``scale`` times (nearest) first so thin lines stay visible at 64 px; lines are ``thickness``
+    px wide. Returns a new (H*scale, W*scale, 3) uint8 array."""
+    from PIL import Image, ImageDraw
 
-    img = _as_uint8_np(frame)
-    if img.ndim != 3 or img.shape[-1] != 3:
-        raise ValueError(f"frame must be (H, W, 3), got {img.shape}")
-    if int(scale) != scale or scale < 1:
+    img = as_uint8_image(frame, "frame")
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1:
         raise ValueError(f"scale must be a positive int, got {scale!r}")
-    img = np.ascontiguousarray(np.repeat(np.repeat(img, scale, 0), scale, 1))
-    if torch.is_tensor(trajectories) or (isinstance(trajectories, np.ndarray) and trajectories.ndim == 2):
+    if isinstance(thickness, bool) or int(thickness) != thickness or thickness < 1:
+        raise ValueError(f"thickness must be a positive int, got {thickness!r}")
+    scale = int(scale)
+    if hasattr(trajectories, "detach") or (isinstance(trajectories, np.ndarray) and trajectories.ndim == 2):
         trajectories = [trajectories]
-    palette = [(255, 60, 60), (60, 220, 60), (60, 120, 255), (255, 220, 0)]
-    colors = colors or palette
+    colors = colors or TRAJECTORY_COLOURS
+    canvas = Image.fromarray(np.ascontiguousarray(_magnify(img, scale)))
+    draw = ImageDraw.Draw(canvas)
     for n, t in enumerate(trajectories):
-        pts = np.asarray(t.detach().cpu() if torch.is_tensor(t) else t, float)
+        pts = np.asarray(t.detach().cpu() if hasattr(t, "detach") else t, dtype=np.float64)
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 1:
             raise ValueError(f"trajectories[{n}] must be (P, 2) (x, y) points, got shape {pts.shape}")
-        q = np.rint((pts + 0.5) * scale - 0.5).astype(np.int32)
-        c = tuple(int(v) for v in colors[n % len(colors)])
-        cv2.circle(img, tuple(q[0]), max(2, scale // 2 + 1), c, -1, cv2.LINE_AA)
-        if len(q) > 1:
-            cv2.polylines(img, [q[:-1]], False, c, thickness, cv2.LINE_AA)
-            cv2.arrowedLine(img, tuple(q[-2]), tuple(q[-1]), c, thickness, cv2.LINE_AA, tipLength=0.5)
-    return img
+        _draw_trajectory(draw, _to_canvas(pts, scale), colors[n % len(colors)], int(thickness),
+                         _head_length(scale), _dot_radius(scale))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def render_inputs(image, brush_mask=None, trajectories=(), magnification: int = DEFAULT_MAGNIFICATION,
+                  region_trajectory=None, motion_mask=None, k: int | None = None,
+                  current_stroke=None, brush_radius: float | None = None) -> np.ndarray:
+    """Draw the drag demo's user inputs (and optionally the derived conditions) over the magnified image.
+
+    * the brush mask (or, if given, the motion mask ``M`` of frame 1) as a blue tint;
+    * each trajectory as a polyline with an arrow head (model-pixel coordinates);
+    * if ``region_trajectory`` (``(L, H, W, 2)``) is given: the ``k x k`` block around each trajectory's
+      start (where the region-wise trajectory is non-zero) outlined in orange, with the block's mean
+      last-frame displacement as a thin orange arrow — i.e. what the controller actually receives.
+
+    ``image``: (H, W, 3) uint8 or float in [0, 1] (numpy, torch or PIL). Returns ``(H*m, W*m, 3)`` uint8.
+    """
+    from PIL import Image, ImageDraw
+
+    m = check_magnification(magnification)
+    img = as_uint8_image(image, "image")
+    h, w = img.shape[:2]
+    base = img.astype(np.float32)
+    tint = None
+    if motion_mask is not None:
+        mm = motion_mask.detach().cpu().numpy() if hasattr(motion_mask, "detach") else np.asarray(motion_mask)
+        tint = mm.reshape(-1, h, w)[0] > 0.5
+    elif brush_mask is not None:
+        tint = np.asarray(brush_mask, dtype=bool)
+        if tint.shape != (h, w):
+            raise ValueError(f"brush_mask: expected shape {(h, w)}, got {tint.shape}")
+    if tint is not None:
+        base[tint] = 0.55 * base[tint] + 0.45 * np.array(_MASK_TINT, dtype=np.float32)
+    canvas = Image.fromarray(_magnify(base.round().astype(np.uint8), m))
+    draw = ImageDraw.Draw(canvas)
+    line, head, dot = max(2, m // 2), _head_length(m), _dot_radius(m)
+    if region_trajectory is not None:
+        rt = region_trajectory.detach().cpu().numpy() if hasattr(region_trajectory, "detach") else np.asarray(region_trajectory)
+        support = np.abs(rt).sum(axis=(0, 3)) > 0
+        kk = int(k or 1)
+        for t in trajectories:
+            x0, y0 = (int(math.floor(v + 0.5)) for v in np.asarray(t)[0])
+            top, left = user_block(y0, x0, kk, h, w)
+            xs, ys = slice(left, left + kk), slice(top, top + kk)
+            block = support[ys, xs]
+            if not block.any():
+                continue
+            draw.rectangle([xs.start * m, ys.start * m, xs.stop * m - 1, ys.stop * m - 1],
+                           outline=_BLOCK_COLOUR, width=2)
+            disp = rt[-1, ys, xs][block].mean(axis=0)
+            c = np.array([(xs.start + xs.stop - 1) / 2, (ys.start + ys.stop - 1) / 2])
+            _draw_trajectory(draw, _to_canvas(np.stack([c, c + disp]), m), _BLOCK_COLOUR, 1, max(4.0, 1.2 * m), 1)
+    for i, t in enumerate(trajectories):
+        _draw_trajectory(draw, _to_canvas(t, m), TRAJECTORY_COLOURS[i % len(TRAJECTORY_COLOURS)], line, head, dot)
+    if current_stroke is not None:
+        mode, pts = current_stroke
+        if mode == "trajectory":
+            _draw_trajectory(draw, _to_canvas(pts, m), (255, 255, 255), line, head, dot)
+        elif brush_radius:
+            r = brush_radius * m
+            for p in _to_canvas(pts, m):
+                draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r],
+                             outline=(255, 255, 255) if mode == "brush" else (0, 0, 0))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def render_last_frame(frames, trajectories, magnification: int = DEFAULT_MAGNIFICATION,
+                      brush_mask=None) -> np.ndarray:
+    """The generated video's last frame with the input trajectories drawn on it (as in the paper's Fig. 1)."""
+    last = as_uint8_frames(frames)[-1]
+    if brush_mask is not None:
+        # outline only (no tint) so the generated content stays visible
+        edge = np.asarray(brush_mask, dtype=bool)
+        inner = edge.copy()
+        inner[1:-1, 1:-1] = edge[1:-1, 1:-1] & edge[:-2, 1:-1] & edge[2:, 1:-1] & edge[1:-1, :-2] & edge[1:-1, 2:]
+        border = edge & ~inner
+        last = last.copy()
+        last[border] = (0.5 * last[border] + 0.5 * np.array(_MASK_TINT)).astype(np.uint8)
+    return render_inputs(last, None, trajectories, magnification)
 
 
 def plot_conditions(first_frame, region_trajectory, motion_mask, frame: int = -1):
@@ -78,7 +211,7 @@ def plot_conditions(first_frame, region_trajectory, motion_mask, frame: int = -1
         raise ValueError(f"region_trajectory must be (L, H, W, 2), got {tuple(traj.shape)}")
     if tuple(mask.shape) != tuple(traj.shape[:3]) + (1,):
         raise ValueError(f"motion_mask must be {tuple(traj.shape[:3]) + (1,)}, got {tuple(mask.shape)}")
-    img = _as_uint8_np(first_frame)
+    img = as_uint8_image(first_frame, "first_frame")
     if img.shape != tuple(traj.shape[1:3]) + (3,):
         raise ValueError(f"first_frame must be {tuple(traj.shape[1:3]) + (3,)}, got {img.shape}")
     mag = traj[frame].norm(dim=-1).numpy()

@@ -15,6 +15,7 @@ from .clips import TrainClips, collate_clips
 from .config import TrainConfig, preset_config
 from .objective import Denoiser, FrozenEncoders, edm_training_batch
 from .runs import seed_int
+from .video import as_uint8_frames
 
 __all__ = [
     "track_points",
@@ -26,11 +27,13 @@ __all__ = [
 ]
 
 
-def _as_uint8_np(frames) -> np.ndarray:
-    a = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
-    if a.dtype != np.uint8:
-        a = np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-    return a
+def _video_uint8(video, name: str = "video") -> np.ndarray:
+    """(L, H, W, 3) uint8 numpy of a clip given as uint8 or float in [0, 1]; any other shape is an error
+    (a grey or channel-first clip is not guessed here)."""
+    shape = tuple(getattr(video, "shape", np.shape(video)))
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"{name} must be (L, H, W, 3), got {shape}")
+    return as_uint8_frames(video, name)
 
 
 def track_points(video, points, upscale: int = 4, win: int = 21, levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -42,9 +45,7 @@ def track_points(video, points, upscale: int = 4, win: int = 21, levels: int = 3
     Returns ``(tracks (L, N, 2) float, ok (L, N) bool)`` in input pixel coordinates."""
     import cv2
 
-    v = _as_uint8_np(video)
-    if v.ndim != 4 or v.shape[-1] != 3:
-        raise ValueError(f"video must be (L, H, W, 3), got {v.shape}")
+    v = _video_uint8(video)
     p = np.asarray(points.detach().cpu() if torch.is_tensor(points) else points, np.float32).reshape(-1, 2)
     if not len(p):
         raise ValueError("points must hold at least one (x, y) point")
@@ -89,9 +90,7 @@ def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 
     The distance is averaged over frames 2..L. Returns ``(distance, track (L, 2))``."""
     from .conditions import resample_polyline
 
-    v = _as_uint8_np(video)
-    if v.ndim != 4 or v.shape[-1] != 3:
-        raise ValueError(f"video must be (L, H, W, 3), got {v.shape}")
+    v = _video_uint8(video)
     L, H, W, _ = v.shape
     if L < 2:
         raise ValueError("video must have at least 2 frames")
@@ -176,7 +175,7 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
                 kw.update(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k)
             # a PIL reference image: SVD's own pipeline resizes only PIL images for its CLIP tower
             frames = pipe(PIL.Image.fromarray(clip.video[0].numpy()), **kw).frames[0]
-            v = _as_uint8_np(frames)
+            v = _video_uint8(frames, "frames")
             out[name].append(trajectory_distance(v, traj, tracker=tracker)[0])
             videos[name].append(v)
     out["videos"] = videos

@@ -263,8 +263,9 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
         for name, v in (("height", height), ("width", width)):
             if int(v) != v or v <= 0 or v % 8:
                 raise ValueError(f"{name} must be a positive multiple of 8 (SVD's VAE and UNet), got {v}")
-        if int(num_frames) != num_frames or num_frames < 1:
-            raise ValueError(f"num_frames must be a positive int, got {num_frames}")
+        if int(num_frames) != num_frames or num_frames < 2:
+            raise ValueError(f"num_frames must be an int >= 2 (a one-frame video cannot follow a motion), "
+                             f"got {num_frames}")
 
         cond = self.prepare_condition(region_trajectory, motion_mask, trajectories, brush_mask, k, num_frames,
                                       height, width)

@@ -8,16 +8,96 @@ uint8 torch tensors everywhere in :mod:`remoco`.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-__all__ = ["read_video", "write_video", "resize_center_crop", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
+__all__ = [
+    "read_video",
+    "write_video",
+    "resize_center_crop",
+    "as_uint8_frames",
+    "as_uint8_image",
+    "png_bytes",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov", ".avi", ".mkv")
+
+
+def _float_to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
+    """The one float -> uint8 conversion of :mod:`remoco`: clip to [0, 1], times 255, round half up.
+
+    (``floor(255 * x + 0.5)``; ties such as 127.5 go up, unlike ``np.rint``'s round-half-to-even.)
+    NaN or inf values raise ValueError naming ``name``.
+    """
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def as_uint8_frames(frames, name: str = "frames") -> np.ndarray:
+    """Convert a clip to ``(L, H, W, 3) uint8`` numpy.
+
+    Accepts torch tensors or numpy arrays shaped ``(L, H, W, 3)`` (uint8, or float in [0, 1]) or
+    ``(L, 3, H, W)``; a list of PIL images is accepted too. Grey ``(L, H, W)`` clips are repeated to RGB.
+    Floats are clipped to [0, 1] and rounded half up (:func:`as_uint8_image` shares the conversion).
+    """
+    if isinstance(frames, (list, tuple)) and frames and hasattr(frames[0], "convert"):
+        frames = np.stack([np.asarray(f.convert("RGB")) for f in frames])
+    if hasattr(frames, "detach"):
+        frames = frames.detach().cpu().numpy()
+    arr = np.asarray(frames)
+    if arr.ndim == 3:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 4:
+        raise ValueError(f"{name}: expected a clip of shape (L, H, W, 3) or (L, 3, H, W), got {arr.shape}")
+    if arr.shape[-1] != 3 and arr.shape[1] == 3:
+        arr = arr.transpose(0, 2, 3, 1)
+    if arr.shape[-1] != 3:
+        raise ValueError(f"{name}: expected 3 colour channels, got shape {arr.shape}")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name}: the clip has no frames")
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(f"{name}: expected uint8 or float in [0, 1], got dtype {arr.dtype}")
+        arr = _float_to_uint8(arr, name)
+    return np.ascontiguousarray(arr)
+
+
+def as_uint8_image(image, name: str = "frame") -> np.ndarray:
+    """Convert one frame to ``(H, W, 3) uint8`` numpy (the single-frame form of :func:`as_uint8_frames`).
+
+    Accepts a torch tensor or numpy array shaped ``(H, W, 3)`` or ``(3, H, W)`` (uint8, or float in
+    [0, 1], rounded half up), a grey ``(H, W)`` frame, or a PIL image. Errors name ``name``.
+    """
+    if hasattr(image, "convert") and not hasattr(image, "detach"):
+        image = np.asarray(image.convert("RGB"))
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"{name}: expected one frame of shape (H, W, 3), (3, H, W) or (H, W), got {arr.shape}")
+    return as_uint8_frames(arr[None], name)[0]
+
+
+def png_bytes(image) -> bytes:
+    """PNG file bytes of one image: ``(H, W, 3)`` RGB or ``(H, W)`` grey uint8 (bool / float are converted)."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if not (arr.ndim == 2 and arr.dtype == np.uint8):  # grey uint8 stays grey; the rest becomes RGB
+        arr = as_uint8_image(arr, "image")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _to_rgb(frame: np.ndarray) -> np.ndarray:
@@ -33,7 +113,7 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
         if frame.dtype == bool:
             frame = frame.astype(np.uint8) * 255
         elif np.issubdtype(frame.dtype, np.floating):
-            frame = np.clip(np.rint(frame * 255), 0, 255).astype(np.uint8)
+            frame = _float_to_uint8(frame, "frame")
         else:
             frame = np.clip(frame, 0, 255).astype(np.uint8)
     return frame

@@ -8,12 +8,12 @@ from remoco import book_utils
 
 
 def test_source_html_shows_the_functions_own_lines():
-    html = book_utils.source_html(book_utils.as_uint8_frames)
-    lines, start = inspect.getsourcelines(book_utils.as_uint8_frames)
+    html = book_utils.source_html(book_utils.video_html)
+    lines, start = inspect.getsourcelines(book_utils.video_html)
     assert f"lines {start}–{start + len(lines) - 1}" in html
     assert "remoco/book_utils.py" in html
     # every identifier of the function's first line appears in the rendered HTML
-    assert "as_uint8_frames" in html
+    assert "video_html" in html
 
 
 def test_source_html_rejects_objects_without_source():

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -316,14 +317,54 @@ def test_conditions_from_user_cell_centre_reproduces_cell():
 
 
 def test_conditions_from_user_tensor_input_and_empty_list():
-    brush = torch.zeros(8, 8, dtype=torch.bool)
-    t1, _ = C.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]), brush, 3, 2)
-    t2, _ = C.conditions_from_user([[(1.0, 1.0), (3.0, 1.0)]], brush, 3, 2)
+    brushed = torch.ones(8, 8, dtype=torch.bool)
+    t1, _ = C.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]), brushed, 3, 2)
+    t2, _ = C.conditions_from_user([[(1.0, 1.0), (3.0, 1.0)]], brushed, 3, 2)
     assert torch.equal(t1, t2)
-    t3, _ = C.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]).numpy(), brush, 3, 2)
+    t3, _ = C.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]).numpy(), brushed, 3, 2)
     assert torch.equal(t1, t3)
+    brush = torch.zeros(8, 8, dtype=torch.bool)  # no brush and no trajectory: a "no motion" condition
     t0, m0 = C.conditions_from_user([], brush, 3, 2)
     assert not bool(t0.any()) and not bool(m0.any())
+
+
+def test_conditions_from_user_empty_brush_paper_error_or_release_blocks():
+    H, W, L, k = 16, 16, 4, 4
+    empty = torch.zeros(H, W, dtype=torch.bool)
+    traj = [[(5.0, 6.0), (9.0, 6.0)], [(13.0, 13.0), (13.0, 10.0)]]
+    # the paper: the user brushes the motion region; a drag without a brush is an error naming brush_mask
+    _raises("brush_mask", C.conditions_from_user, traj, empty, L, k)
+    _raises("brush_mask", C.conditions_from_user, traj, empty, L, k, empty_brush="error")
+    # MotionPro (the authors' release): the dragged k x k blocks become the motion mask
+    t, m = C.conditions_from_user(traj, empty, L, k, empty_brush="trajectory_blocks")
+    blocks = torch.zeros(H, W, dtype=torch.bool)
+    blocks[4:8, 3:7] = True  # start pixel (row 6, col 5): rows 4..7, cols 3..6
+    blocks[11:15, 11:15] = True  # start pixel (13, 13): rows/cols 11..14
+    assert torch.equal(m[:, :, :, 0], blocks.expand(L, H, W))
+    assert torch.equal(t, C.conditions_from_user(traj, torch.ones(H, W, dtype=torch.bool), L, k)[0])
+    # a brushed mask is used as it is, whatever empty_brush says
+    brush = torch.zeros(H, W, dtype=torch.bool)
+    brush[0, 0] = True
+    _, m2 = C.conditions_from_user(traj, brush, L, k, empty_brush="trajectory_blocks")
+    assert torch.equal(m2[:, :, :, 0], brush.expand(L, H, W))
+    _raises("empty_brush", C.conditions_from_user, traj, brush, L, k, empty_brush="blocks")
+
+
+def test_conditions_from_user_needs_two_frames():
+    # a one-frame video has no motion: the drag must not be dropped silently
+    brush = torch.ones(8, 8, dtype=torch.bool)
+    _raises("num_frames", C.conditions_from_user, [[(1.0, 1.0), (5.0, 1.0)]], brush, 1, 2)
+
+
+def test_resample_require_motion_is_the_drawn_trajectory_rule():
+    pts = [(0.0, 0.0), (3.0, 0.0), (7.0, 0.0)]
+    assert torch.equal(C.resample_polyline(pts, 8, require_motion=True), C.resample_polyline(pts, 8))
+    _raises("single click", C.resample_polyline, [(3.0, 3.0), (3.0, 3.0)], 8, require_motion=True)
+    _raises("single click", C.resample_polyline, [(3.0, 3.0)], 8, require_motion=True)
+    _raises("num_frames", C.resample_polyline, pts, 1, require_motion=True)
+    # numpy input works and the result converts to numpy
+    out = C.resample_polyline(np.array(pts), 8, require_motion=True).numpy()
+    np.testing.assert_allclose(out[:, 0], np.linspace(0, 7, 8))
 
 
 # ------------------------------------------------------------------ Gaussian baseline

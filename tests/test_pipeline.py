@@ -176,3 +176,16 @@ def test_save_load_roundtrip_with_lora(tmp_path, cond):
     save_file(sd, str(lora))
     with pytest.raises(ValueError, match="do not fit"):
         ReMoCoPipeline.from_pretrained(tmp_path / "rp")
+
+
+def test_one_frame_video_is_an_error_not_a_dropped_drag(pipe, cond):
+    img = cond[0]
+    brush = torch.zeros(H, W, dtype=torch.bool)
+    brush[10:30, 10:30] = True
+    traj = [torch.tensor([[20.0, 20.0], [40.0, 26.0]])]
+    with pytest.raises(ValueError, match="num_frames"):
+        pipe(_pil(img), trajectories=traj, brush_mask=brush, k=8, num_frames=1, generator=_gen(0), **KW)
+    # an empty brush with a drag: the paper's error, naming the argument
+    with pytest.raises(ValueError, match="brush_mask"):
+        pipe(_pil(img), trajectories=traj, brush_mask=torch.zeros(H, W, dtype=torch.bool), k=8, num_frames=L,
+             generator=_gen(0), **KW)

@@ -64,3 +64,24 @@ def test_errors(tmp_path, clip):
         V.write_video(tmp_path / "x.xyz", clip)
     with pytest.raises(ValueError, match="height"):
         V.resize_center_crop(clip, 0, 10)
+
+
+def test_as_uint8_image_and_frames_share_one_conversion():
+    # the one rounding rule of remoco: clip to [0, 1], x 255, round half UP (np.rint would give 0, 2)
+    ties = np.array([0.5, 2.5]) / 255
+    img = np.broadcast_to(ties[None, :, None], (1, 2, 3)).copy()
+    np.testing.assert_array_equal(V.as_uint8_image(img)[0, :, 0], [1, 3])
+    np.testing.assert_array_equal(V.as_uint8_frames(img[None])[0], V.as_uint8_image(img))
+    # out-of-range floats are clipped; channel-first tensors and grey frames are accepted
+    chw = torch.tensor([[[-0.2, 1.3]]]).expand(3, 1, 2)
+    np.testing.assert_array_equal(V.as_uint8_image(chw)[0], [[0, 0, 0], [255, 255, 255]])
+    assert V.as_uint8_image(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
+    u8 = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    np.testing.assert_array_equal(V.as_uint8_image(u8), u8)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2, 2, 3)), np.full((4, 4, 3), np.nan), np.zeros((4, 4, 3), np.int64),
+                                 np.zeros((4, 4, 5))])
+def test_as_uint8_image_rejects_bad_frames(bad):
+    with pytest.raises(ValueError, match="frame"):
+        V.as_uint8_image(bad)

@@ -5,10 +5,11 @@ notebooks/08_drag_demo.ipynb. Uses the shipped toy checkpoints when present.
 """
 import sys
 import numpy as np
-from remoco import widgets as W, data as D
+from remoco import bench as B, data as D, drag as G
+from remoco.widgets import load_demo_pipeline
 
-img, mp = W.prepare_reference_image(D.sample_images(["rocket"])["rocket"], 64, 64)
-s = W.DragState(64, 64)
+img, mp = G.prepare_reference_image(D.sample_images(["rocket"])["rocket"], 64, 64)
+s = G.DragState(64, 64)
 # brush the rocket (a thin vertical stroke along the body), as with the mouse
 s.begin_stroke("brush", 32.0, 21.0, radius=3.0)
 for y in np.linspace(23, 57, 12):
@@ -19,18 +20,18 @@ s.begin_stroke("trajectory", 32.0, 42.0)
 for x, y in [(32.2, 38.0), (32.6, 33.0), (33.0, 28.0), (33.2, 24.0)]:
     s.extend_stroke(x, y)
 s.end_stroke(33.0, 20.0)
-ex = W.BenchExample(image=img, brush_mask=s.brush_mask, trajectories=s.trajectories(8), k=8, num_frames=8,
+ex = B.BenchExample(image=img, brush_mask=s.brush_mask, trajectories=s.trajectories(8), k=8, num_frames=8,
                     seed=0, num_inference_steps=8, drawn_trajectories=s.drawn_trajectories,
                     source=dict(mp.to_dict(), name="rocket (scikit-image sample, via remoco.data.sample_images)"))
-path = W.save_bench_example(ex, "data/demo", "example")
+path = B.save_bench_example(ex, "data/demo", "example")
 print(path, s)
 
 # the resulting video, with whatever pipeline the demo would use (shipped checkpoints if present)
 import torch
 from remoco.video import write_video
-pipe, note = W.load_demo_pipeline()
+pipe, note = load_demo_pipeline()
 print(note or "shipped checkpoints")
-frames = W.run_bench_example(pipe, W.load_bench_example(path))
+frames = B.run_bench_example(pipe, B.load_bench_example(path))
 write_video("data/demo/example_video.mp4", torch.from_numpy(frames), 4)
 import json
 meta = {"video": "example_video.mp4", "fps": 4, "pipeline": "untrained toy pipeline" if note else

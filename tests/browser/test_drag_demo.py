@@ -35,7 +35,7 @@ NOTEBOOK = ROOT / "notebooks" / "08_drag_demo.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-MAGNIFICATION = 6  # remoco.widgets.DEFAULT_MAGNIFICATION (the notebook's default)
+MAGNIFICATION = 6  # remoco.drag.DEFAULT_MAGNIFICATION (the notebook's default)
 TIME_LIMIT_S = 180
 
 
