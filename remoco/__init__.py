@@ -7,7 +7,9 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``data``           synthetic clips with exact flow and visibility; the packaged photographs
 ``video``          read / write / resize clips; uint8 conversion
 ``flow``           optical flow and visibility from the first frame (Eq. 4; DOT / CoTracker adapters)
+``checks``         argument checks shared by the condition modules (clear ValueErrors)
 ``conditions``     global visibility, region selection, region-wise trajectory, motion mask (Sec. 3.2, 3.4)
+``gaussian``       the Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl)
 ``edm``            SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
 ``models``         the toy and paper-scale SVD components (diffusers classes)
 ``controller``     motion encoder, adaptive feature modulation (Eq. 8), LoRA (Eq. 9)

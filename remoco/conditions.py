@@ -15,10 +15,9 @@ Training (Sec. 3.2, Fig. 3 top), for one clip with flow maps ``f`` (L, H, W, 2) 
 brush mask is the motion mask. :func:`to_model_input` packs both into the (L, 3, H, W) tensor the
 motion encoder consumes (channels dx, dy, mask; Sec. 3.3).
 
-Baseline (DragNUWA / MotionCtrl): :func:`gaussian_trajectory` (user polylines) and
-:func:`gaussian_trajectory_from_flow` (training: flow at the centre of each selected cell) spread a
-one-pixel displacement with an un-normalised Gaussian of peak 1. :func:`trajectory_field_error`
-measures how far a condition field departs from the true flow (the paper's motivation).
+The Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl) lives in :mod:`remoco.gaussian`.
+:func:`trajectory_field_error` measures how far a condition field departs from the true flow (the paper's
+motivation).
 
 Two variants (argument ``variant``):
 
@@ -37,9 +36,10 @@ All functions are pure (inputs are never modified) and vectorised (no Python loo
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
+
+from .checks import check_flow, check_int, check_k, check_r, check_selection, check_visibility
 
 __all__ = [
     "VARIANTS",
@@ -54,80 +54,20 @@ __all__ = [
     "resample_polyline",
     "user_block",
     "conditions_from_user",
+    "user_displacements",
     "EMPTY_BRUSH",
-    "default_sigma",
-    "default_kernel_size",
-    "gaussian_trajectory",
-    "gaussian_trajectory_from_flow",
-    "cell_centers",
     "to_model_input",
     "trajectory_field_error",
 ]
 
 VARIANTS = ("paper", "release")
 
-#: Reference resolution and sigma of DragNUWA's Gaussian filter (199 px kernel, sigma 20 at 320x576).
-GAUSSIAN_REF_SIGMA = 20.0
-GAUSSIAN_REF_SIZE = (320, 576)
 
 
-# ----------------------------------------------------------------------------------------------
-# validation helpers
-# ----------------------------------------------------------------------------------------------
 def _check_variant(variant):
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
 
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_flow(flow, name="flow", finite=True):
-    if not isinstance(flow, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (L, H, W, 2), got {type(flow).__name__}")
-    if flow.ndim != 4 or flow.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (L, H, W, 2), got {tuple(flow.shape)}")
-    if not flow.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {flow.dtype}")
-    if min(flow.shape[:3]) < 1:
-        raise ValueError(f"{name} must have at least one frame, row and column, got shape {tuple(flow.shape)}")
-    # fast path: the sum of a finite tensor is finite unless it overflows; only then look closer
-    if finite and flow.numel() and not bool(torch.isfinite(flow.sum())) and not bool(torch.isfinite(flow).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
-
-
-def _check_visibility(visibility, shape=None, name="visibility"):
-    if not isinstance(visibility, torch.Tensor):
-        raise ValueError(f"{name} must be a bool torch.Tensor of shape (L, H, W), got {type(visibility).__name__}")
-    if visibility.dtype != torch.bool:
-        raise ValueError(f"{name} must have dtype torch.bool, got {visibility.dtype}")
-    if visibility.ndim != 3:
-        raise ValueError(f"{name} must have shape (L, H, W), got {tuple(visibility.shape)}")
-    if shape is not None and tuple(visibility.shape) != tuple(shape):
-        raise ValueError(f"{name} has shape {tuple(visibility.shape)} but flow implies (L, H, W) = {tuple(shape)}")
-
-
-def _check_k(k, height, width):
-    _check_int("k", k)
-    if height % k or width % k:
-        raise ValueError(f"k={k} must divide the image size (H, W) = ({height}, {width})")
-
-
-def _check_selection(selection, height, width, k):
-    if not isinstance(selection, torch.Tensor):
-        raise ValueError(f"selection must be a bool torch.Tensor of shape (H//k, W//k), got {type(selection).__name__}")
-    if selection.dtype != torch.bool:
-        raise ValueError(f"selection must have dtype torch.bool, got {selection.dtype}")
-    expected = (height // k, width // k)
-    if tuple(selection.shape) != expected:
-        raise ValueError(f"selection must have shape (H//k, W//k) = {expected}, got {tuple(selection.shape)}")
-
-
-def _check_r(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= float(value) <= 1.0):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -142,7 +82,7 @@ def global_visibility(visibility: torch.Tensor) -> torch.Tensor:
     Returns:
         (H, W) bool: True where the pixel is visible in every frame (logical AND over frames).
     """
-    _check_visibility(visibility)
+    check_visibility(visibility)
     return _and_over_frames(visibility)
 
 
@@ -177,15 +117,15 @@ def sample_region_selection(
     Returns:
         (H//k, W//k) bool, True = region kept.
     """
-    _check_int("height", height)
-    _check_int("width", width)
-    _check_k(k, height, width)
-    _check_r("r_min", r_min)
+    check_int("height", height)
+    check_int("width", width)
+    check_k(k, height, width)
+    check_r("r_min", r_min)
     if ratio is None:
         u = torch.rand((), generator=generator).item()
         r_m = float(r_min) + (1.0 - float(r_min)) * u
     else:
-        _check_r("ratio", ratio)
+        check_r("ratio", ratio)
         r_m = float(ratio)
     gh, gw = height // k, width // k
     n = gh * gw
@@ -209,7 +149,7 @@ def pad_selection(selection: torch.Tensor, k: int) -> torch.Tensor:
         raise ValueError("selection must be a 2-D bool torch.Tensor (H//k, W//k)")
     if selection.dtype != torch.bool:
         raise ValueError(f"selection must have dtype torch.bool, got {selection.dtype}")
-    _check_int("k", k)
+    check_int("k", k)
     h, w = selection.shape
     return selection[:, None, :, None].expand(h, k, w, k).reshape(h * k, w * k)
 
@@ -229,7 +169,7 @@ def region_visibility(global_vis: torch.Tensor, k: int) -> torch.Tensor:
     """
     if not isinstance(global_vis, torch.Tensor) or global_vis.ndim != 2 or global_vis.dtype != torch.bool:
         raise ValueError("global_vis must be an (H, W) bool torch.Tensor")
-    _check_k(k, *global_vis.shape)
+    check_k(k, *global_vis.shape)
     return global_vis[::k, ::k].clone()
 
 
@@ -242,8 +182,8 @@ def masked_flow(flow: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
     Returns:
         (L, H, W, 2) new tensor, zero where ``M_g`` is False.
     """
-    _check_flow(flow)
-    _check_visibility(visibility, flow.shape[:3])
+    check_flow(flow)
+    check_visibility(visibility, flow.shape[:3])
     m_g = _and_over_frames(visibility)
     return flow * m_g[None, :, :, None].to(flow.dtype)
 
@@ -278,11 +218,11 @@ def region_trajectory(
         (L, H, W, 2) tensor of flow's dtype; zero outside the kept pixels.
     """
     _check_variant(variant)
-    _check_flow(flow)
+    check_flow(flow)
     L, H, W, _ = flow.shape
-    _check_visibility(visibility, (L, H, W))
-    _check_k(k, H, W)
-    _check_selection(selection, H, W, k)
+    check_visibility(visibility, (L, H, W))
+    check_k(k, H, W)
+    check_selection(selection, H, W, k)
     return _region_trajectory(flow, visibility, selection, k, variant)
 
 
@@ -323,7 +263,7 @@ def motion_mask(flow: torch.Tensor, threshold: float = 1.0, variant: str = "pape
         (L, H, W, 1) bool (the same (H, W) mask in every frame; a fresh, writable tensor).
     """
     _check_variant(variant)
-    _check_flow(flow)
+    check_flow(flow)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     return _motion_mask(flow, float(threshold), variant)[0]
@@ -402,10 +342,10 @@ def training_conditions(
         ``(T_s, M_mot)``: (L, H, W, 2) float region-wise trajectory and (L, H, W, 1) bool motion mask.
     """
     _check_variant(variant)
-    _check_flow(flow, finite=False)  # finiteness is checked below on S = sum_i ||f^i||^2 (one pass less)
+    check_flow(flow, finite=False)  # finiteness is checked below on S = sum_i ||f^i||^2 (one pass less)
     L, H, W, _ = flow.shape
-    _check_visibility(visibility, (L, H, W))
-    _check_k(k, H, W)
+    check_visibility(visibility, (L, H, W))
+    check_k(k, H, W)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     selection = sample_region_selection(H, W, k, r_min, generator=generator, ratio=ratio)
@@ -462,7 +402,7 @@ def resample_polyline(points, num_frames: int, require_motion: bool = False) -> 
     Returns:
         (L, 2) float64 positions (a torch tensor; ``.numpy()`` for numpy).
     """
-    _check_int("num_frames", num_frames, minimum=2 if require_motion else 1)
+    check_int("num_frames", num_frames, minimum=2 if require_motion else 1)
     pts = _as_points(points, "points")
     if require_motion and not bool(((pts[1:] - pts[:-1]).norm(dim=1) > 0).any()):
         raise ValueError(
@@ -503,7 +443,7 @@ def user_block(row: int, col: int, k: int, height: int, width: int) -> tuple[int
     the block is *shifted* inside the image (never clipped, so it always holds k x k pixels and
     always contains the start pixel): ``top = min(max(row - k//2, 0), H - k)``.
     """
-    _check_int("k", k)
+    check_int("k", k)
     if k > height or k > width:
         raise ValueError(f"k={k} must not exceed the image size (H, W) = ({height}, {width})")
     top = min(max(row - k // 2, 0), height - k)
@@ -534,7 +474,7 @@ def _trajectory_list(trajectories):
     return list(trajectories)
 
 
-def _user_displacements(trajectories, height, width, num_frames):
+def user_displacements(trajectories, height, width, num_frames):
     """[(row, col, (L, 2) displacement)] for every user polyline."""
     out = []
     for n, traj in enumerate(_trajectory_list(trajectories)):
@@ -582,16 +522,16 @@ def conditions_from_user(
         ``(T_s, M_mot)``: (L, H, W, 2) float32 and (L, H, W, 1) bool.
     """
     _check_brush(brush_mask)
-    _check_int("num_frames", num_frames, minimum=2)
+    check_int("num_frames", num_frames, minimum=2)
     if empty_brush not in EMPTY_BRUSH:
         raise ValueError(f"empty_brush must be one of {EMPTY_BRUSH}, got {empty_brush!r}")
     H, W = brush_mask.shape
-    _check_int("k", k)
+    check_int("k", k)
     if k > H or k > W:
         raise ValueError(f"k={k} must not exceed the brush_mask size (H, W) = ({H}, {W})")
     traj = torch.zeros(num_frames, H, W, 2, dtype=torch.float32)
     blocks = torch.zeros(H, W, dtype=torch.bool)
-    displacements = _user_displacements(trajectories, H, W, num_frames)
+    displacements = user_displacements(trajectories, H, W, num_frames)
     for row, col, disp in displacements:
         top, left = user_block(row, col, k, H, W)
         traj[:, top : top + k, left : left + k, :] = disp[:, None, None, :]
@@ -606,142 +546,6 @@ def conditions_from_user(
         mask = blocks
     mot = mask[None, :, :, None].repeat(num_frames, 1, 1, 1)
     return traj, mot
-
-
-# ----------------------------------------------------------------------------------------------
-# Gaussian-filtered point trajectory (DragNUWA / MotionCtrl baseline)
-# ----------------------------------------------------------------------------------------------
-def default_sigma(height: int, width: int) -> float:
-    """Gaussian sigma scaled with resolution: ``sigma = 20 * sqrt(H*W / (320*576))``.
-
-    DragNUWA uses sigma = 20 at 320x576 (kernel 199 px); this rule keeps the blurred area a fixed
-    fraction of the image (it gives 11.9 at 256x256, where MotionCtrl uses 10; 18.9 at 320x512;
-    3.0 at 64x64).
-    """
-    _check_int("height", height)
-    _check_int("width", width)
-    return GAUSSIAN_REF_SIGMA * math.sqrt(height * width / (GAUSSIAN_REF_SIZE[0] * GAUSSIAN_REF_SIZE[1]))
-
-
-def default_kernel_size(sigma: float) -> int:
-    """Odd kernel size ``2 * round(5 * sigma) - 1`` (about 10 sigma), at least 3.
-
-    Reproduces both references: sigma 20 -> 199 px (DragNUWA), sigma 10 -> 99 px (MotionCtrl).
-    """
-    return max(3, 2 * int(math.floor(5.0 * sigma + 0.5)) - 1)
-
-
-def _gaussian_params(height, width, sigma, kernel_size):
-    if sigma is None:
-        sigma = default_sigma(height, width)
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
-    if kernel_size is None:
-        kernel_size = default_kernel_size(sigma)
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
-    return float(sigma), kernel_size // 2
-
-
-def _gauss_1d(centres: torch.Tensor, length: int, sigma: float, half: int) -> torch.Tensor:
-    """(n, length) un-normalised Gaussian ``exp(-d^2 / 2 sigma^2)`` (peak 1), 0 beyond ``half`` px."""
-    d = torch.arange(length, dtype=torch.float32)[None, :] - centres.to(torch.float32)[:, None]
-    g = torch.exp(-0.5 * (d / sigma) ** 2)
-    return g.masked_fill_(d.abs() > half, 0.0)
-
-
-def gaussian_trajectory(
-    trajectories,
-    height: int,
-    width: int,
-    num_frames: int,
-    sigma: float | None = None,
-    kernel_size: int | None = None,
-) -> torch.Tensor:
-    """Gaussian-filtered point trajectory (baseline of DragNUWA / MotionCtrl) from user polylines.
-
-    Each polyline is resampled exactly as in :func:`conditions_from_user`; its displacement
-    ``p_j - p_0`` is placed on the single start pixel and spread by the separable, un-normalised
-    Gaussian ``G(dy, dx) = exp(-(dx^2 + dy^2) / (2 sigma^2))`` (peak 1, truncated to a square
-    ``kernel_size`` window). Contributions of several trajectories add up (the filter is linear).
-    So the field equals the displacement at the start pixel (for an isolated trajectory) and
-    decays away from it.
-
-    Args:
-        trajectories: as in :func:`conditions_from_user`.
-        height, width: image size H, W.
-        num_frames: L.
-        sigma: Gaussian sigma in pixels; default :func:`default_sigma` (``20 sqrt(HW / (320*576))``).
-        kernel_size: odd window size; default :func:`default_kernel_size` (``2 round(5 sigma) - 1``).
-
-    Returns:
-        (L, H, W, 2) float32.
-    """
-    _check_int("height", height)
-    _check_int("width", width)
-    _check_int("num_frames", num_frames)
-    sigma, half = _gaussian_params(height, width, sigma, kernel_size)
-    items = _user_displacements(trajectories, height, width, num_frames)
-    if not items:
-        return torch.zeros(num_frames, height, width, 2, dtype=torch.float32)
-    rows = torch.tensor([r for r, _, _ in items])
-    cols = torch.tensor([c for _, c, _ in items])
-    disp = torch.stack([d for _, _, d in items])  # (P, L, 2)
-    gy = _gauss_1d(rows, height, sigma, half)  # (P, H)
-    gx = _gauss_1d(cols, width, sigma, half)  # (P, W)
-    # field[l, y, x, c] = sum_p gy[p, y] gx[p, x] disp[p, l, c]
-    rhs = (gx[:, None, :, None] * disp[:, :, None, :]).reshape(len(items), -1)  # (P, L*W*2)
-    field = gy.T @ rhs  # (H, L*W*2)
-    return field.view(height, num_frames, width, 2).permute(1, 0, 2, 3).contiguous()
-
-
-def cell_centers(height: int, width: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre pixel of every k x k cell: rows ``i*k + k//2`` and columns ``j*k + k//2``.
-
-    This is the pixel whose centred block (:func:`user_block`) is exactly the cell, so the
-    inference rule of Sec. 3.4 applied at a cell centre reproduces the training region.
-    """
-    _check_k(k, height, width)
-    return torch.arange(height // k) * k + k // 2, torch.arange(width // k) * k + k // 2
-
-
-def gaussian_trajectory_from_flow(
-    flow: torch.Tensor,
-    visibility: torch.Tensor,
-    selection: torch.Tensor,
-    k: int,
-    sigma: float | None = None,
-    kernel_size: int | None = None,
-) -> torch.Tensor:
-    """Training version of the Gaussian baseline on the same sampled regions as Eq. 7.
-
-    For every selected cell whose centre pixel (:func:`cell_centers`) is visible in all frames
-    (``M_g`` = 1 there, Eq. 5), the flow at that centre pixel is splatted with the un-normalised
-    Gaussian of :func:`gaussian_trajectory`; contributions add up. A Gaussian-baseline controller
-    can therefore be trained on exactly the points the region-wise controller sees.
-
-    Args:
-        flow, visibility, selection, k: as in :func:`region_trajectory`.
-        sigma, kernel_size: as in :func:`gaussian_trajectory`.
-
-    Returns:
-        (L, H, W, 2) float32.
-    """
-    _check_flow(flow)
-    L, H, W, _ = flow.shape
-    _check_visibility(visibility, (L, H, W))
-    _check_k(k, H, W)
-    _check_selection(selection, H, W, k)
-    sigma, half = _gaussian_params(H, W, sigma, kernel_size)
-    rows, cols = cell_centers(H, W, k)
-    m_g = _and_over_frames(visibility)
-    use = selection & m_g[rows][:, cols]  # (h, w)
-    grid = flow[:, rows][:, :, cols].to(torch.float32) * use[None, :, :, None]  # (L, h, w, 2)
-    gy = _gauss_1d(rows, H, sigma, half)  # (h, H)
-    gx = _gauss_1d(cols, W, sigma, half)  # (w, W)
-    # field[l, y, x, c] = sum_{i, j} gy[i, y] grid[l, i, j, c] gx[j, x]  (separable, exact)
-    tmp = torch.einsum("iy,lijc->lyjc", gy, grid)  # (L, H, w, 2)
-    return torch.einsum("lyjc,jx->lyxc", tmp, gx).contiguous()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -761,7 +565,7 @@ def to_model_input(
         region_trajectory: (L, H, W, 2) float. motion_mask: (L, H, W, 1) bool (or 0/1 float).
         scale: optional positive number dividing the displacements.
     """
-    _check_flow(region_trajectory, "region_trajectory")
+    check_flow(region_trajectory, "region_trajectory")
     if not isinstance(motion_mask, torch.Tensor):
         raise ValueError("motion_mask must be an (L, H, W, 1) torch.Tensor")
     if tuple(motion_mask.shape) != tuple(region_trajectory.shape[:3]) + (1,):
@@ -803,8 +607,8 @@ def trajectory_field_error(
     Returns:
         0-d float tensor.
     """
-    _check_flow(condition, "condition")
-    _check_flow(flow)
+    check_flow(condition, "condition")
+    check_flow(flow)
     if condition.shape != flow.shape:
         raise ValueError(f"condition shape {tuple(condition.shape)} differs from flow shape {tuple(flow.shape)}")
     if not isinstance(region, torch.Tensor) or region.dtype != torch.bool:

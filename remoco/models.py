@@ -218,8 +218,11 @@ def build_unet(config: dict | None = None, device: str | torch.device | None = N
 def build_toy_components(seed: int = 0) -> dict:
     """The five SVD components of the toy preset, randomly initialised from ``seed`` (deterministic)."""
     with quiet_transformers():
-        from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
-        from diffusers import StableVideoDiffusionPipeline  # noqa: F401  (imports CLIPImageProcessor)
+        from diffusers import (
+            AutoencoderKLTemporalDecoder,
+            EulerDiscreteScheduler,
+            StableVideoDiffusionPipeline,  # noqa: F401  (imports CLIPImageProcessor)
+        )
         from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     gen_state = torch.random.get_rng_state()

@@ -118,14 +118,15 @@ def motion_condition(cfg: TrainConfig, flow: torch.Tensor, visibility: torch.Ten
     ``remoco`` / ``concat`` / ``sum``: ``T_s`` (Eq. 5-7, ``r_m ~ U[r_min, 1]``) and ``M_mot`` via
     :func:`remoco.conditions.training_conditions`; ``traj_only``: ``T_s`` and a zero mask channel;
     ``gaussian``: the Gaussian-filtered flow at the centres of the same kind of sampled regions
-    (:func:`remoco.conditions.gaussian_trajectory_from_flow`) and a zero mask channel (DragNUWA-style, the
+    (:func:`remoco.gaussian.gaussian_trajectory_from_flow`) and a zero mask channel (DragNUWA-style, the
     trajectory is the sole signal). Displacements are divided by ``cfg.displacement_scale``."""
     from . import conditions as C
+    from .gaussian import gaussian_trajectory_from_flow
 
     if cfg.variant == "gaussian":
         L, H, W = visibility.shape
         sel = C.sample_region_selection(H, W, cfg.k, cfg.r_min, generator=generator)
-        traj = C.gaussian_trajectory_from_flow(flow, visibility, sel, cfg.k)
+        traj = gaussian_trajectory_from_flow(flow, visibility, sel, cfg.k)
         mask = torch.zeros(L, H, W, 1)
     else:
         traj, mask = C.training_conditions(flow, visibility, k=cfg.k, r_min=cfg.r_min, generator=generator,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
+
 from .models import build_toy_components, quiet_transformers, vae_scale_factor
 
 with quiet_transformers():
@@ -27,7 +28,7 @@ with quiet_transformers():
         _resize_with_antialiasing,
     )
 
-from .controller import ReMoCoController, match_device_dtype, load_lora, save_lora
+from .controller import ReMoCoController, load_lora, match_device_dtype, save_lora
 
 __all__ = ["ReMoCoPipeline", "StableVideoDiffusionPipelineOutput", "build_toy_remoco_pipeline"]
 

@@ -41,8 +41,22 @@ from torch import nn
 from .clips import StepBatchSampler, TrainClips, collate_clips
 from .config import VARIANT_INJECTION, TrainConfig
 from .objective import Denoiser, FrozenEncoders, edm_training_batch, to_pixels
-from .runs import (LOG_FIELDS, STAGE_ID, atomic_dir, clean_tmp, is_finished, list_checkpoints, peak_rss_mb,
-                   provenance, read_log, save_checkpoint, seed_int, step_generator, truncate_log, write_json)
+from .runs import (
+    LOG_FIELDS,
+    STAGE_ID,
+    atomic_dir,
+    clean_tmp,
+    is_finished,
+    list_checkpoints,
+    peak_rss_mb,
+    provenance,
+    read_log,
+    save_checkpoint,
+    seed_int,
+    step_generator,
+    truncate_log,
+    write_json,
+)
 
 __all__ = [
     "TrainResult",

@@ -27,8 +27,14 @@ import numpy as np
 
 from .bench import BenchExample, bench_json, dumps_bench_json, run_bench_example
 from .conditions import EMPTY_BRUSH
-from .drag import (DEFAULT_MAGNIFICATION, DEFAULT_SIZE, CoordinateMapping, DragState, check_magnification,
-                   prepare_reference_image)
+from .drag import (
+    DEFAULT_MAGNIFICATION,
+    DEFAULT_SIZE,
+    CoordinateMapping,
+    DragState,
+    check_magnification,
+    prepare_reference_image,
+)
 from .drawing import render_inputs, render_last_frame
 from .video import as_uint8_frames, png_bytes, write_video
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from remoco import conditions as C
+from remoco import gaussian as G
 
 
 def _gen(seed=0):
@@ -308,7 +309,7 @@ def test_conditions_from_user_border_shifts_block_inside():
 def test_conditions_from_user_cell_centre_reproduces_cell():
     # a trajectory starting at a cell centre fills exactly that training cell
     H, W, k = 16, 16, 4
-    rows, cols = C.cell_centers(H, W, k)
+    rows, cols = G.cell_centers(H, W, k)
     y, x = int(rows[2]), int(cols[1])
     t, _ = C.conditions_from_user([[(float(x), float(y)), (x + 2.0, float(y))]], torch.ones(H, W, dtype=torch.bool), 2, k)
     sel = torch.zeros(4, 4, dtype=torch.bool)
@@ -371,11 +372,11 @@ def test_resample_require_motion_is_the_drawn_trajectory_rule():
 def test_gaussian_peak_and_decay():
     H, W, L = 64, 96, 4
     traj = [[(40.0, 30.0), (52.0, 30.0), (52.0, 25.0)]]
-    g = C.gaussian_trajectory(traj, H, W, L)
+    g = G.gaussian_trajectory(traj, H, W, L)
     assert g.shape == (L, H, W, 2)
     disp = C.resample_polyline(traj[0], L) - torch.tensor([40.0, 30.0], dtype=torch.float64)
     assert torch.allclose(g[:, 30, 40], disp.float(), atol=1e-5)  # peak = displacement
-    sigma = C.default_sigma(H, W)
+    sigma = G.default_sigma(H, W)
     mag = g[-1].norm(dim=-1)
     # closed form along the row: exp(-d^2 / 2 sigma^2) times the peak
     for d in (1, 3, 7):
@@ -383,18 +384,18 @@ def test_gaussian_peak_and_decay():
     # monotone decay away from the start pixel and zero beyond the kernel window
     row = mag[30, 40:]
     assert bool((row[1:] <= row[:-1] + 1e-7).all())
-    half = C.default_kernel_size(sigma) // 2
+    half = G.default_kernel_size(sigma) // 2
     assert float(mag[30, 40 + half]) > 0
     if 40 + half + 1 < W:
         assert float(mag[30, 40 + half + 1]) == 0.0
 
 
 def test_gaussian_sigma_and_kernel_rules():
-    assert math.isclose(C.default_sigma(320, 576), 20.0)
-    assert C.default_kernel_size(20.0) == 199
-    assert C.default_kernel_size(10.0) == 99
-    assert C.default_kernel_size(0.1) == 3
-    assert math.isclose(C.default_sigma(640, 1152), 40.0)
+    assert math.isclose(G.default_sigma(320, 576), 20.0)
+    assert G.default_kernel_size(20.0) == 199
+    assert G.default_kernel_size(10.0) == 99
+    assert G.default_kernel_size(0.1) == 3
+    assert math.isclose(G.default_sigma(640, 1152), 40.0)
 
 
 def test_gaussian_from_flow_matches_user_version():
@@ -402,28 +403,28 @@ def test_gaussian_from_flow_matches_user_version():
     L, H, W, k = 3, 32, 32, 8
     flow = torch.zeros(L, H, W, 2)
     vis = torch.ones(L, H, W, dtype=torch.bool)
-    rows, cols = C.cell_centers(H, W, k)
+    rows, cols = G.cell_centers(H, W, k)
     y, x = int(rows[1]), int(cols[2])
     flow[1, y, x] = torch.tensor([2.0, -1.0])
     flow[2, y, x] = torch.tensor([4.0, -2.0])
     sel = torch.zeros(4, 4, dtype=torch.bool)
     sel[1, 2] = True
-    got = C.gaussian_trajectory_from_flow(flow, vis, sel, k, sigma=3.0)
-    ref = C.gaussian_trajectory([[(float(x), float(y)), (x + 4.0, y - 2.0)]], H, W, L, sigma=3.0)
+    got = G.gaussian_trajectory_from_flow(flow, vis, sel, k, sigma=3.0)
+    ref = G.gaussian_trajectory([[(float(x), float(y)), (x + 4.0, y - 2.0)]], H, W, L, sigma=3.0)
     assert torch.allclose(got, ref, atol=1e-5)
     # an invisible centre or an unselected cell contributes nothing
     vis2 = vis.clone()
     vis2[2, y, x] = False
-    assert not bool(C.gaussian_trajectory_from_flow(flow, vis2, sel, k, sigma=3.0).any())
-    assert not bool(C.gaussian_trajectory_from_flow(flow, vis, ~sel, k, sigma=3.0).any())
+    assert not bool(G.gaussian_trajectory_from_flow(flow, vis2, sel, k, sigma=3.0).any())
+    assert not bool(G.gaussian_trajectory_from_flow(flow, vis, ~sel, k, sigma=3.0).any())
 
 
 def test_gaussian_superposition():
     H, W, L = 32, 32, 3
     a = [[(5.0, 5.0), (9.0, 5.0)]]
     b = [[(20.0, 22.0), (20.0, 26.0)]]
-    both = C.gaussian_trajectory(a + b, H, W, L, sigma=4.0)
-    assert torch.allclose(both, C.gaussian_trajectory(a, H, W, L, sigma=4.0) + C.gaussian_trajectory(b, H, W, L, sigma=4.0), atol=1e-5)
+    both = G.gaussian_trajectory(a + b, H, W, L, sigma=4.0)
+    assert torch.allclose(both, G.gaussian_trajectory(a, H, W, L, sigma=4.0) + G.gaussian_trajectory(b, H, W, L, sigma=4.0), atol=1e-5)
 
 
 # ------------------------------------------------------------------ model input and metric
@@ -455,7 +456,7 @@ def test_trajectory_field_error():
     sel = torch.ones(3, 3, dtype=torch.bool)
     t = C.region_trajectory(flow, vis, sel, 2)
     assert float(C.trajectory_field_error(t, flow, region)) == 0.0
-    gauss = C.gaussian_trajectory_from_flow(flow, vis, sel, 2, sigma=1.0)
+    gauss = G.gaussian_trajectory_from_flow(flow, vis, sel, 2, sigma=1.0)
     assert float(C.trajectory_field_error(gauss, flow, region)) > 0.0
 
 
@@ -475,8 +476,8 @@ def test_inputs_not_modified():
     C.pad_selection(sel, 8)
     C.region_visibility(C.global_visibility(vis), 8)
     t, m = C.conditions_from_user(traj, brush, 3, 4)
-    C.gaussian_trajectory(traj, 16, 16, 3)
-    C.gaussian_trajectory_from_flow(flow, vis, sel, 8)
+    G.gaussian_trajectory(traj, 16, 16, 3)
+    G.gaussian_trajectory_from_flow(flow, vis, sel, 8)
     tc, mc = t.clone(), m.clone()
     C.to_model_input(t, m, scale=2.0)
     C.trajectory_field_error(t, flow, brush, relative=True)
@@ -514,7 +515,7 @@ def test_errors_training_side():
     _raises("NaN or inf", C.training_conditions, bad, vis, k=8)
     bad[1, 2, 3, 0] = float("inf")
     _raises("NaN or inf", C.training_conditions, bad, vis, k=8)
-    _raises("NaN or inf", C.gaussian_trajectory_from_flow, bad, vis, sel, 8)
+    _raises("NaN or inf", G.gaussian_trajectory_from_flow, bad, vis, sel, 8)
     _raises("k", C.region_trajectory, flow, vis, sel, 5)
     _raises("k", C.training_conditions, flow, vis, k=3)
     _raises("k", C.sample_region_selection, 16, 12, 8, 0.5)
@@ -547,9 +548,9 @@ def test_errors_user_side():
     _raises("k", C.conditions_from_user, [[(1.0, 1.0)]], brush, 4, 17)
     _raises("num_frames", C.conditions_from_user, [[(1.0, 1.0)]], brush, 0, 4)
     _raises("trajectories", C.conditions_from_user, "abc", brush, 4, 4)
-    _raises("outside", C.gaussian_trajectory, [[(40.0, 3.0)]], 16, 16, 4)
-    _raises("sigma", C.gaussian_trajectory, [[(4.0, 3.0)]], 16, 16, 4, sigma=0.0)
-    _raises("kernel_size", C.gaussian_trajectory, [[(4.0, 3.0)]], 16, 16, 4, kernel_size=4)
+    _raises("outside", G.gaussian_trajectory, [[(40.0, 3.0)]], 16, 16, 4)
+    _raises("sigma", G.gaussian_trajectory, [[(4.0, 3.0)]], 16, 16, 4, sigma=0.0)
+    _raises("kernel_size", G.gaussian_trajectory, [[(4.0, 3.0)]], 16, 16, 4, kernel_size=4)
     flow, vis = _clip(L=3, H=8, W=8)
     t = C.region_trajectory(flow, vis, torch.ones(2, 2, dtype=torch.bool), 4)
     m = C.motion_mask(flow)

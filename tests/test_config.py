@@ -6,6 +6,7 @@ import pytest
 
 from remoco import config as T
 
+
 def test_presets_load_and_match_paper():
     p = T.preset_config("paper", "controller")
     # Sec. 4.1: 16 frames at 320x512, k = 8, r_min = 0.95, LoRA rank 32, lr 1e-5, batch 48 (8 per GPU x 6)

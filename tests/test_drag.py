@@ -10,7 +10,6 @@ from remoco import conditions as C
 from remoco import drag as D
 
 
-
 def _resample(points, num_frames):
     """The rule DragState.trajectories uses: remoco.conditions.resample_polyline for a drawn trajectory."""
     return C.resample_polyline(points, num_frames, require_motion=True).numpy()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from remoco import data, flow as F
+from remoco import data
+from remoco import flow as F
 
 
 def _scores(kinds, n=8, **kw):

@@ -40,8 +40,12 @@ def test_toy_config_constraints():
 
 
 def test_toy_components_are_svd_classes(toy):
-    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
-                           UNetSpatioTemporalConditionModel)
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
     from transformers import CLIPVisionModelWithProjection
 
     assert isinstance(toy, StableVideoDiffusionPipeline)

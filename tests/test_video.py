@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from remoco import data, video as V
+from remoco import data
+from remoco import video as V
 
 
 @pytest.fixture(scope="module")
