@@ -48,8 +48,10 @@ __all__ = [
     "pad_selection",
     "masked_flow",
     "region_visibility",
+    "trajectory_support",
     "region_trajectory",
     "motion_mask",
+    "motion_mask_and_energy",
     "training_conditions",
     "resample_polyline",
     "user_block",
@@ -73,20 +75,18 @@ def _check_variant(variant):
 # ----------------------------------------------------------------------------------------------
 # training conditions (Sec. 3.2)
 # ----------------------------------------------------------------------------------------------
-def global_visibility(visibility: torch.Tensor) -> torch.Tensor:
+def global_visibility(visibility: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
     """Global visibility mask ``M_g = prod_{i=1}^{L} M^i`` (Eq. 5).
 
     Args:
         visibility: (L, H, W) bool, ``M^i`` = pixel of frame 1 visible in frame i (Eq. 4).
+        validate: check the argument (callers that already did pass False).
 
     Returns:
         (H, W) bool: True where the pixel is visible in every frame (logical AND over frames).
     """
-    check_visibility(visibility)
-    return _and_over_frames(visibility)
-
-
-def _and_over_frames(visibility):
+    if validate:
+        check_visibility(visibility)
     # AND over dim 0 as a min over the uint8 view of the bool tensor (much faster than .all(0) on CPU)
     return visibility.view(torch.uint8).amin(dim=0).view(torch.bool)
 
@@ -98,10 +98,12 @@ def sample_region_selection(
     r_min: float,
     generator: torch.Generator | None = None,
     ratio: float | None = None,
+    r_max: float = 1.0,
 ) -> torch.Tensor:
     """Region selection mask ``M_sel`` of Eq. 7 on the (H/k, W/k) grid of k x k regions.
 
-    The mask ratio ``r_m`` is drawn uniformly from ``[r_min, 1]`` (one ``torch.rand`` draw), then
+    The mask ratio ``r_m`` is drawn uniformly from ``[r_min, r_max]`` (paper: ``r_max = 1``; one
+    ``torch.rand`` draw), then
     exactly ``n_drop = floor(r_m * N + 0.5)`` of the ``N = (H/k)(W/k)`` regions are dropped (set to
     False), chosen uniformly without replacement (``torch.randperm``); the others are kept (True).
     ``r_m = 1`` therefore drops every region (an empty selection is allowed and returned as is).
@@ -113,6 +115,8 @@ def sample_region_selection(
         generator: torch.Generator for reproducibility (CPU).
         ratio: if given, use this fixed ``r_m`` in [0, 1] instead of drawing it (``r_min`` is then
             only validated).
+        r_max: upper end of the ratio's range, ``r_min <= r_max <= 1`` (1 in the paper; ``r_min =
+            r_max = 0`` keeps every region: dense trajectories).
 
     Returns:
         (H//k, W//k) bool, True = region kept.
@@ -121,9 +125,12 @@ def sample_region_selection(
     check_int("width", width)
     check_k(k, height, width)
     check_r("r_min", r_min)
+    check_r("r_max", r_max)
+    if r_max < r_min:
+        raise ValueError(f"r_max must be >= r_min={r_min}, got {r_max!r}")
     if ratio is None:
         u = torch.rand((), generator=generator).item()
-        r_m = float(r_min) + (1.0 - float(r_min)) * u
+        r_m = float(r_min) + (float(r_max) - float(r_min)) * u
     else:
         check_r("ratio", ratio)
         r_m = float(ratio)
@@ -184,13 +191,16 @@ def masked_flow(flow: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
     """
     check_flow(flow)
     check_visibility(visibility, flow.shape[:3])
-    m_g = _and_over_frames(visibility)
+    m_g = global_visibility(visibility, validate=False)
     return flow * m_g[None, :, :, None].to(flow.dtype)
 
 
-def _trajectory_mask(visibility, selection, k, variant):
-    """(H, W) bool of pixels whose flow survives Eq. 6-7 (paper) or the release's region rule."""
-    m_g = _and_over_frames(visibility)
+def trajectory_support(visibility: torch.Tensor, selection: torch.Tensor, k: int, variant: str = "paper",
+                       ) -> torch.Tensor:
+    """(H, W) bool of the pixels whose flow survives Eq. 6-7: ``M_g * Pad(M_sel)`` (paper), or the
+    release's rule (a selected region is kept whole iff its grid-resized visibility is True). Inputs are
+    not validated here (:func:`region_trajectory` does)."""
+    m_g = global_visibility(visibility, validate=False)
     if variant == "paper":
         return m_g & pad_selection(selection, k)
     return pad_selection(selection & m_g[::k, ::k], k)
@@ -202,6 +212,8 @@ def region_trajectory(
     selection: torch.Tensor,
     k: int,
     variant: str = "paper",
+    *,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Region-wise trajectory ``T_s = {f^i * M_g * Pad(M_sel)}_{i=1}^L`` (Eq. 6-7).
 
@@ -213,22 +225,19 @@ def region_trajectory(
         variant: ``"paper"`` multiplies by the per-pixel ``M_g`` (Eq. 6); ``"release"`` (MotionPro)
             keeps a whole selected region iff its grid-resized visibility is True
             (:func:`region_visibility`) and does not apply ``M_g`` per pixel.
+        validate: check the arguments (callers that already did pass False).
 
     Returns:
         (L, H, W, 2) tensor of flow's dtype; zero outside the kept pixels.
     """
-    _check_variant(variant)
-    check_flow(flow)
     L, H, W, _ = flow.shape
-    check_visibility(visibility, (L, H, W))
-    check_k(k, H, W)
-    check_selection(selection, H, W, k)
-    return _region_trajectory(flow, visibility, selection, k, variant)
-
-
-def _region_trajectory(flow, visibility, selection, k, variant):
-    L, H, W, _ = flow.shape
-    keep = _trajectory_mask(visibility, selection, k, variant)
+    if validate:
+        _check_variant(variant)
+        check_flow(flow)
+        check_visibility(visibility, (L, H, W))
+        check_k(k, H, W)
+        check_selection(selection, H, W, k)
+    keep = trajectory_support(visibility, selection, k, variant)
     if flow.dtype.itemsize == 4:
         # sparse path (the paper's regime: r_m >= 0.95 drops most regions): start from zeros and
         # copy the kept pixels verbatim, moving each (dx, dy) float32 pair as one int64 word
@@ -266,15 +275,18 @@ def motion_mask(flow: torch.Tensor, threshold: float = 1.0, variant: str = "pape
     check_flow(flow)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    return _motion_mask(flow, float(threshold), variant)[0]
+    return motion_mask_and_energy(flow, float(threshold), variant)[0]
 
 
-#: relative safety margin of the bounds used by :func:`_motion_mask` (float32 rounding is ~1e-6)
+#: relative safety margin of the bounds used by :func:`motion_mask_and_energy` (float32 rounding is ~1e-6)
 _BOUND_MARGIN = 1e-4
 
 
-def _motion_mask(flow, threshold, variant):
-    """Vectorised motion mask.
+def motion_mask_and_energy(flow: torch.Tensor, threshold: float,
+                           variant: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The vectorised motion mask of :func:`motion_mask` (inputs not validated here) and the per-pixel
+    energy ``S = sum_i ||f^i||^2`` (H*W,) it computes on the way (a non-finite ``S`` reveals bad flow
+    without another pass over it).
 
     ``S = sum_i ||f^i||^2`` is accumulated frame by frame (one pass over the flow). The release
     variant is then just ``S / L > threshold``. For the paper variant, ``a_i = ||f^i||`` satisfies
@@ -327,6 +339,7 @@ def training_conditions(
     variant: str = "paper",
     threshold: float = 1.0,
     ratio: float | None = None,
+    r_max: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sec. 3.2 end to end for one clip: Eq. 5-7 and the motion mask.
 
@@ -337,6 +350,7 @@ def training_conditions(
         variant: ``"paper"`` or ``"release"`` (see the module docstring).
         threshold: motion-mask threshold (paper: 1).
         ratio: optional fixed mask ratio ``r_m`` (see :func:`sample_region_selection`).
+        r_max: upper end of ``r_m``'s range (paper: 1).
 
     Returns:
         ``(T_s, M_mot)``: (L, H, W, 2) float region-wise trajectory and (L, H, W, 1) bool motion mask.
@@ -348,10 +362,10 @@ def training_conditions(
     check_k(k, H, W)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    selection = sample_region_selection(H, W, k, r_min, generator=generator, ratio=ratio)
-    # inputs validated once above; the private cores skip re-validation
-    traj = _region_trajectory(flow, visibility, selection, k, variant)
-    mot, s = _motion_mask(flow, float(threshold), variant)
+    selection = sample_region_selection(H, W, k, r_min, generator=generator, ratio=ratio, r_max=r_max)
+    # inputs validated once above; the cores skip re-validation
+    traj = region_trajectory(flow, visibility, selection, k, variant, validate=False)
+    mot, s = motion_mask_and_energy(flow, float(threshold), variant)
     # S is non-finite if flow holds NaN/inf (or overflows when squared: then look closer)
     if flow.numel() and not bool(torch.isfinite(s.sum())) and not bool(torch.isfinite(flow).all()):
         raise ValueError("flow contains NaN or inf values")

@@ -68,6 +68,7 @@ class TrainConfig:
     # ---- motion conditions (Sec. 3.2)
     k: int = 8
     r_min: float = 0.95
+    r_max: float = 1.0                 # r_m ~ U[r_min, r_max] (paper: 1); r_min = r_max = 0: dense T_s
     condition_variant: str = "paper"   # paper | release (remoco.conditions)
     motion_threshold: float = 1.0
     displacement_scale: float | None = None
@@ -95,7 +96,9 @@ class TrainConfig:
     cond_aug_std: float = 0.5
     cond_dropout: float = 0.1
     fps: int = 7
-    motion_bucket_id: int = 127
+    motion_bucket_id: int = 127        # SVD's motion score (micro-conditioning) when motion_bucket="fixed"
+    motion_bucket: str = "fixed"       # fixed (motion_bucket_id for every clip) | flow (each clip's score)
+    motion_bucket_scale: float = 40.0  # motion_bucket="flow": bucket = round(mean |f| * scale), <= 255
     # ---- VAE (toy base only)
     vae_steps: int = 0
     vae_batch_size: int = 2
@@ -157,6 +160,12 @@ class TrainConfig:
         if self.height % self.k or self.width % self.k:
             fail("k", f"a divisor of height={self.height} and width={self.width}")
         num("r_min", 0.0, 1.0)
+        num("r_max", 0.0, 1.0)
+        if self.r_max < self.r_min:
+            fail("r_max", f">= r_min={self.r_min}")
+        if self.motion_bucket not in ("fixed", "flow"):
+            fail("motion_bucket", "'fixed' or 'flow'")
+        num("motion_bucket_scale", 0.0, lo_open=True)
         num("motion_threshold", 0.0)
         num("displacement_scale", 0.0, lo_open=True, optional=True)
         num("lr", 0.0, lo_open=True)

@@ -347,7 +347,7 @@ class ReMoCoController(ModelMixin, ConfigMixin):
                 module = unet.get_submodule(module_path)
             except AttributeError as err:
                 raise ValueError(f"unet has no submodule {module_path!r} (site {name}): wrong UNet?") from err
-            self._handles.append(module.register_forward_hook(self._make_hook(name, kind)))
+            self._handles.append(module.register_forward_hook(self.make_hook(name, kind)))
         self._unet_ref[:] = [unet]
         return self
 
@@ -362,7 +362,11 @@ class ReMoCoController(ModelMixin, ConfigMixin):
     def is_attached(self) -> bool:
         return bool(self._handles)
 
-    def _make_hook(self, name: str, kind: str):
+    def make_hook(self, name: str, kind: str):
+        """The forward hook of site ``name``: it replaces the block's output by its modulated version
+        (Eq. 8, :meth:`_inject`); on a down block also the last residual, the copy the skip connection
+        carries to the up path."""
+
         def hook(_module, _args, output):
             if kind == "down":
                 h, residuals = output

@@ -22,6 +22,8 @@ __all__ = [
     "trajectory_distance",
     "object_trajectory",
     "trajectory_following",
+    "object_displacement",
+    "generated_motion",
     "ABLATION_CONDITIONS",
     "condition_ablation",
 ]
@@ -180,6 +182,55 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
             videos[name].append(v)
     out["videos"] = videos
     out["trajectories"] = trajs
+    return out
+
+
+def object_displacement(video, region) -> float:
+    """How far the pixels of ``region`` (frame-1 (H, W) bool) have moved by the last frame of ``video``
+    (L, H, W, 3): the mean of ``||f^L(p)||_2`` over the region, ``f`` from :func:`remoco.flow.estimate_flow`
+    (OpenCV; the paper measures average flow magnitude with its own flow model)."""
+    from .flow import estimate_flow
+
+    v = _video_uint8(video)
+    region = torch.as_tensor(region)
+    if region.dtype != torch.bool or tuple(region.shape) != v.shape[1:3]:
+        raise ValueError(f"region must be a bool (H, W) = {v.shape[1:3]} mask, got {region.dtype} "
+                         f"{tuple(region.shape)}")
+    if not bool(region.any()):
+        raise ValueError("region must hold at least one pixel")
+    flow, _ = estimate_flow(torch.from_numpy(v))
+    return float(flow[-1].norm(dim=-1)[region].mean())
+
+
+def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, num_inference_steps: int = 15,
+                     num_frames: int = 8, size: int = 64, motion_bucket_id: int = 127) -> dict:
+    """Does the model render motion? For ``num_clips`` held-out object clips (seeds ``seed + i``), the
+    moving object's displacement by the last frame (:func:`object_displacement`) in the real clip
+    (``"data"``) and in each pipeline's video generated from the same first frame without any motion
+    condition (SVD sampling, ``motion_bucket_id`` as given). The paper's Sec. 4.2 compares average flow
+    magnitudes the same way (4.95 for the Gaussian baseline vs 8.95 for ReMoCo). Returns ``{name: [px per
+    clip]}`` and ``"ratio"`` ``{name: mean(generated) / mean(data)}``."""
+    import PIL.Image
+
+    from . import data
+    from .pipeline import ReMoCoPipeline
+
+    out: dict = {name: [] for name in ["data", *pipelines]}
+    for i in range(num_clips):
+        clip = data.make_clip(seed + i, num_frames, size, size, kind="object")
+        _, brush = object_trajectory(clip)
+        out["data"].append(object_displacement(clip.video, brush))
+        for name, pipe in pipelines.items():
+            kw = dict(height=size, width=size, num_frames=num_frames, num_inference_steps=num_inference_steps,
+                      generator=torch.Generator().manual_seed(seed + 1000 + i), output_type="np",
+                      motion_bucket_id=motion_bucket_id)
+            if isinstance(pipe, ReMoCoPipeline):  # no motion condition: the base's own motion
+                kw.update(region_trajectory=torch.zeros(num_frames, size, size, 2),
+                          motion_mask=torch.zeros(num_frames, size, size, 1, dtype=torch.bool))
+            frames = pipe(PIL.Image.fromarray(clip.video[0].numpy()), **kw).frames[0]
+            out[name].append(object_displacement(_video_uint8(frames, "frames"), brush))
+    real = float(np.mean(out["data"]))
+    out["ratio"] = {name: float(np.mean(out[name])) / real for name in pipelines}
     return out
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "gaussian_trajectory",
     "gaussian_trajectory_from_flow",
     "cell_centers",
+    "gaussian_1d",
 ]
 
 #: Reference resolution and sigma of DragNUWA's Gaussian filter (199 px kernel, sigma 20 at 320x576).
@@ -60,7 +61,7 @@ def _gaussian_params(height, width, sigma, kernel_size):
     return float(sigma), kernel_size // 2
 
 
-def _gauss_1d(centres: torch.Tensor, length: int, sigma: float, half: int) -> torch.Tensor:
+def gaussian_1d(centres: torch.Tensor, length: int, sigma: float, half: int) -> torch.Tensor:
     """(n, length) un-normalised Gaussian ``exp(-d^2 / 2 sigma^2)`` (peak 1), 0 beyond ``half`` px."""
     d = torch.arange(length, dtype=torch.float32)[None, :] - centres.to(torch.float32)[:, None]
     g = torch.exp(-0.5 * (d / sigma) ** 2)
@@ -104,8 +105,8 @@ def gaussian_trajectory(
     rows = torch.tensor([r for r, _, _ in items])
     cols = torch.tensor([c for _, c, _ in items])
     disp = torch.stack([d for _, _, d in items])  # (P, L, 2)
-    gy = _gauss_1d(rows, height, sigma, half)  # (P, H)
-    gx = _gauss_1d(cols, width, sigma, half)  # (P, W)
+    gy = gaussian_1d(rows, height, sigma, half)  # (P, H)
+    gx = gaussian_1d(cols, width, sigma, half)  # (P, W)
     # field[l, y, x, c] = sum_p gy[p, y] gx[p, x] disp[p, l, c]
     rhs = (gx[:, None, :, None] * disp[:, :, None, :]).reshape(len(items), -1)  # (P, L*W*2)
     field = gy.T @ rhs  # (H, L*W*2)
@@ -154,8 +155,8 @@ def gaussian_trajectory_from_flow(
     m_g = global_visibility(visibility)
     use = selection & m_g[rows][:, cols]  # (h, w)
     grid = flow[:, rows][:, :, cols].to(torch.float32) * use[None, :, :, None]  # (L, h, w, 2)
-    gy = _gauss_1d(rows, H, sigma, half)  # (h, H)
-    gx = _gauss_1d(cols, W, sigma, half)  # (w, W)
+    gy = gaussian_1d(rows, H, sigma, half)  # (h, H)
+    gx = gaussian_1d(cols, W, sigma, half)  # (w, W)
     # field[l, y, x, c] = sum_{i, j} gy[i, y] grid[l, i, j, c] gx[j, x]  (separable, exact)
     tmp = torch.einsum("iy,lijc->lyjc", gy, grid)  # (L, H, w, 2)
     return torch.einsum("lyjc,jx->lyxc", tmp, gx).contiguous()

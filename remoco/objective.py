@@ -6,12 +6,15 @@ training step does."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from .config import TrainConfig
 
-__all__ = ["to_pixels", "FrozenEncoders", "Denoiser", "edm_training_batch", "motion_condition"]
+__all__ = ["to_pixels", "FrozenEncoders", "Denoiser", "motion_bucket_from_flow", "edm_training_batch",
+           "motion_condition"]
 
 
 def to_pixels(video_uint8: torch.Tensor) -> torch.Tensor:
@@ -73,6 +76,21 @@ class Denoiser(nn.Module):
             return edm.predict_x0(self.unet, z, sigma, image_latents, image_embeddings, added_time_ids)
 
 
+def motion_bucket_from_flow(flow: torch.Tensor, scale: float = 40.0) -> float:
+    """SVD's motion score of a clip from its optical flow (SVD conditions its UNet on a motion bucket
+    computed from flow, its ``motion_bucket_id`` micro-conditioning): ``round(mean_{i,p} ||f^i(p)||_2 *
+    scale)``, at most 255. ``flow``: (L, H, W, 2) pixels from the first frame. The toy rule: ``scale = 40``
+    puts a clip whose pixels move 1 px on average at bucket 40 and SVD's default 127 at ~3.2 px."""
+    if not isinstance(flow, torch.Tensor) or flow.ndim != 4 or flow.shape[-1] != 2:
+        raise ValueError(f"flow must be an (L, H, W, 2) tensor, got {getattr(flow, 'shape', type(flow))}")
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    mag = float(flow.float().norm(dim=-1).mean())
+    if not math.isfinite(mag):
+        raise ValueError("flow contains NaN or inf values")
+    return float(min(255.0, round(mag * scale)))
+
+
 def edm_training_batch(cfg: TrainConfig, stage: str, frozen: FrozenEncoders, batch: dict, gen: torch.Generator,
                scaling_factor: float) -> dict:
     """The inputs of one EDM training step (Eq. 1-3) with SVD's conditioning, all drawn from ``gen``:
@@ -102,8 +120,11 @@ def edm_training_batch(cfg: TrainConfig, stage: str, frozen: FrozenEncoders, bat
     keep = (torch.rand(B, generator=gen) >= cfg.cond_dropout).float().to(dev)
     image_latents = image_latents * keep.view(B, 1, 1, 1, 1)
     emb = emb * keep.view(B, 1, 1)
-    ids = torch.stack([torch.full((B,), float(cfg.fps - 1)), torch.full((B,), float(cfg.motion_bucket_id)),
-                       cond_aug.cpu()], dim=1).to(dev)
+    if cfg.motion_bucket == "flow":
+        bucket = torch.tensor([motion_bucket_from_flow(f, cfg.motion_bucket_scale) for f in batch["flow"]])
+    else:
+        bucket = torch.full((B,), float(cfg.motion_bucket_id))
+    ids = torch.stack([torch.full((B,), float(cfg.fps - 1)), bucket, cond_aug.cpu()], dim=1).to(dev)
     out = dict(z=z, z0=z0, sigma=sigma, image_latents=image_latents, image_embeddings=emb, added_time_ids=ids)
     if stage == "controller":
         conds = [motion_condition(cfg, batch["flow"][b], batch["visibility"][b], gen) for b in range(B)]
@@ -125,12 +146,13 @@ def motion_condition(cfg: TrainConfig, flow: torch.Tensor, visibility: torch.Ten
 
     if cfg.variant == "gaussian":
         L, H, W = visibility.shape
-        sel = C.sample_region_selection(H, W, cfg.k, cfg.r_min, generator=generator)
+        sel = C.sample_region_selection(H, W, cfg.k, cfg.r_min, generator=generator, r_max=cfg.r_max)
         traj = gaussian_trajectory_from_flow(flow, visibility, sel, cfg.k)
         mask = torch.zeros(L, H, W, 1)
     else:
         traj, mask = C.training_conditions(flow, visibility, k=cfg.k, r_min=cfg.r_min, generator=generator,
-                                           variant=cfg.condition_variant, threshold=cfg.motion_threshold)
+                                           variant=cfg.condition_variant, threshold=cfg.motion_threshold,
+                                           r_max=cfg.r_max)
         if cfg.variant == "traj_only":
             mask = torch.zeros(mask.shape)
     return C.to_model_input(traj, mask, scale=cfg.displacement_scale)

@@ -323,7 +323,7 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
                      cfg.cache_latents)
     sf = float(comps["vae"].config.scaling_factor)
     module = Denoiser(unet, controller)
-    ds = TrainClips(cfg, with_flow=(stage == "controller"))
+    ds = TrainClips(cfg, with_flow=(stage == "controller" or cfg.motion_bucket == "flow"))
 
     def loss_fn(model, batch, gen):
         b = edm_training_batch(cfg, stage, frozen, batch, gen, sf)

@@ -53,3 +53,12 @@ def test_bad_values_raise_naming_field(field, value):
 def test_unknown_field_named():
     with pytest.raises(ValueError, match="learning_rate"):
         T.TrainConfig.from_dict({"learning_rate": 1e-3})
+
+
+def test_motion_bucket_and_ratio_range_fields():
+    c = T.preset_config("toy-cpu", "unet", motion_bucket="flow", r_min=0.0, r_max=0.0)
+    assert (c.motion_bucket, c.r_max) == ("flow", 0.0)
+    with pytest.raises(ValueError, match="motion_bucket"):
+        T.preset_config("toy-cpu", "unet", motion_bucket="optical")
+    with pytest.raises(ValueError, match="r_max"):
+        T.preset_config("toy-cpu", "controller", r_min=0.9, r_max=0.5)

@@ -100,3 +100,27 @@ def test_condition_ablation_zero_init_controller_ignores_condition_then_a_traine
         T.condition_ablation(pipe, cfg, num_clips=0)
     with pytest.raises(ValueError, match="controller"):
         T.condition_ablation(models.build_toy_components(0)["unet"], cfg)
+
+
+def test_motion_bucket_from_flow_known_values():
+    from remoco.objective import motion_bucket_from_flow
+
+    flow = torch.zeros(4, 8, 8, 2)
+    flow[1:, ..., 0] = 3.0
+    flow[1:, ..., 1] = 4.0  # |f| = 5 px on frames 2-4, 0 on frame 1: mean 3.75
+    assert motion_bucket_from_flow(flow, scale=40.0) == 150.0
+    assert motion_bucket_from_flow(flow * 10, scale=40.0) == 255.0  # SVD's range ends at 255
+    assert motion_bucket_from_flow(torch.zeros(4, 8, 8, 2)) == 0.0
+    with pytest.raises(ValueError, match="flow"):
+        motion_bucket_from_flow(torch.zeros(8, 8, 2))
+
+
+def test_object_displacement_of_a_moving_square():
+    v = _moving_square_video()  # the square moves (2, 1) px per frame: sqrt(5) * 7 by frame 8
+    region = torch.zeros(v.shape[1:3], dtype=torch.bool)
+    region[27:37, 23:33] = True  # inside the square (x 20-35, y 24-39) in frame 1
+    d = T.object_displacement(v, region)
+    assert abs(d - 7 * 5 ** 0.5) < 1.0, d
+    assert T.object_displacement(np.repeat(v[:1], 8, 0), region) < 0.2
+    with pytest.raises(ValueError, match="region"):
+        T.object_displacement(v, torch.zeros(3, 3, dtype=torch.bool))
