@@ -1,8 +1,8 @@
 """Benchmark of remoco.conditions on a paper-size clip (16 x 320 x 512, Sec. 4.1).
 
-Prints the median (and, as a robust figure on a busy machine, the minimum) wall time of ``training_conditions`` (Sec. 3.2 end to end), of
-``region_trajectory`` (Eq. 6-7) and ``motion_mask`` separately, and their ratio to one ``clone()``
-of the flow tensor measured in the same run (target: training_conditions <= 3x clone).
+Prints the median (and, as a robust figure on a busy machine, the minimum) wall time of ``training_conditions``
+(Sec. 3.2 end to end), of ``region_trajectory`` (Eq. 6-7) and ``motion_mask`` separately, and their ratio to one
+``clone()`` of the flow tensor measured in the same run (target: training_conditions <= 3x clone).
 
 Two random flows are timed:
 

@@ -26,7 +26,8 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1, help="OpenCV/torch threads (1 = comparable single-core figure)")
-    ap.add_argument("--variants", default="dis-hybrid:balanced", help="comma list of method:quality, e.g. dis-hybrid:accurate,dis-chain:balanced")
+    ap.add_argument("--variants", default="dis-hybrid:balanced",
+                    help="comma list of method:quality, e.g. dis-hybrid:accurate,dis-chain:balanced")
     args = ap.parse_args(argv)
     import cv2
 
@@ -34,9 +35,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     data.make_clip(0, 2, 16, 16)  # load the photographs once (not part of the timing)
     t0 = time.process_time()
-    clips = [data.make_clip(args.seed + s, args.frames, args.height, args.width, kind=data.KINDS[s % len(data.KINDS)]) for s in tqdm(range(args.clips), desc="clips")]
+    clips = [data.make_clip(args.seed + s, args.frames, args.height, args.width, kind=data.KINDS[s % len(data.KINDS)])
+             for s in tqdm(range(args.clips), desc="clips")]
     gen = (time.process_time() - t0) / args.clips
-    print(f"synthetic clips {args.clips} x {args.frames}x{args.height}x{args.width}: {gen * 1e3:.0f} ms CPU/clip to generate")
+    print(f"synthetic clips {args.clips} x {args.frames}x{args.height}x{args.width}: "
+          f"{gen * 1e3:.0f} ms CPU/clip to generate")
     print(f"{'variant':24s} {'fps':>7s} {'fps/cpu':>7s} {'EPE all':>8s} {'EPE obj':>8s} {'occ P':>6s} {'occ R':>6s}")
     for spec in args.variants.split(","):
         method, quality = (spec.split(":") + ["balanced"])[:2]
@@ -57,8 +60,11 @@ def main(argv=None):
             R.append(tp / max(occ.sum().item(), 1))
         fps = args.clips * args.frames / t
         fps_cpu = args.clips * args.frames / cpu
-        print(f"{spec:24s} {fps:7.1f} {fps_cpu:7.1f} {np.mean(ew):8.3f} {np.mean(eo) if eo else float('nan'):8.3f} {np.mean(P):6.2f} {np.mean(R):6.2f}")
-    print("fps = frames per wall-clock second; fps/cpu = frames per CPU second of this process (robust to a loaded machine)")
+        eo_mean = np.mean(eo) if eo else float("nan")
+        print(f"{spec:24s} {fps:7.1f} {fps_cpu:7.1f} {np.mean(ew):8.3f} {eo_mean:8.3f} "
+              f"{np.mean(P):6.2f} {np.mean(R):6.2f}")
+    print("fps = frames per wall-clock second; "
+          "fps/cpu = frames per CPU second of this process (robust to a loaded machine)")
     print("target: >= 30 fps and EPE <= 0.5 px (EPE on visible pixels; 'obj' = moving objects only)")
 
 

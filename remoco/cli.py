@@ -39,7 +39,8 @@ def _add_train(sub) -> None:
     p.add_argument("--preset", default=None, choices=tuple(PRESETS), help="default: the file's, else toy-cpu")
     p.add_argument("--stage", default=None, choices=STAGES, help="default: the file's, else controller")
     p.add_argument("--variant", default=None, choices=VARIANTS, help="default: the file's, else remoco")
-    p.add_argument("--out", default=None, help="output folder (default: the file's out_dir, else runs/<stage>-<variant>)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: the file's out_dir, else runs/<stage>-<variant>)")
     p.add_argument("--config", default=None, help="YAML file of TrainConfig fields; only the fields it names apply")
     p.add_argument("--base", default=None, help="controller stage: base pipeline folder, hub id or random:SEED")
     p.add_argument("--max-steps", type=int, default=None)

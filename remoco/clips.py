@@ -18,9 +18,9 @@ class TrainClips(torch.utils.data.Dataset):
     """Clips for training: item ``i`` is a dict with ``index``, ``video`` (L, H, W, 3) uint8, ``flow``
     (L, H, W, 2) and ``visibility`` (L, H, W) (Eq. 4), deterministic in ``(data_seed, i)``.
 
-    Synthetic data: clip ``i`` is :func:`remoco.data.make_clip` with seed :func:`remoco.data.clip_seed` ``(data_seed, i)`` (as
-    :class:`remoco.data.SyntheticClipDataset`), its kind drawn from ``clip_kinds`` with a generator seeded by
-    ``(data_seed, i)``. ``flow_source="gt"`` keeps the generator's exact flow, otherwise
+    Synthetic data: clip ``i`` is :func:`remoco.data.make_clip` with seed :func:`remoco.data.clip_seed`
+    ``(data_seed, i)`` (as :class:`remoco.data.SyntheticClipDataset`), its kind drawn from ``clip_kinds`` with a
+    generator seeded by ``(data_seed, i)``. ``flow_source="gt"`` keeps the generator's exact flow, otherwise
     :func:`remoco.flow.estimate_flow` (DOT's role in Eq. 4) labels the clip (cached per clip).
     A folder of videos (paper scale): ``*.mp4|*.gif|*.webm`` read with :func:`remoco.video.read_video`,
     resized/centre-cropped to ``height x width``."""

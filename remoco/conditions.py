@@ -631,7 +631,8 @@ def trajectory_field_error(
     if tuple(region.shape) == (H, W):
         region = region[None].expand(L, H, W)
     elif tuple(region.shape) != (L, H, W):
-        raise ValueError(f"region must have shape (H, W) = {(H, W)} or (L, H, W) = {(L, H, W)}, got {tuple(region.shape)}")
+        raise ValueError(f"region must have shape (H, W) = {(H, W)} or (L, H, W) = {(L, H, W)}, "
+                         f"got {tuple(region.shape)}")
     if not bool(region.any()):
         raise ValueError("region is empty: no pixel to evaluate")
     err = (condition.to(torch.float64) - flow.to(torch.float64)).norm(dim=-1)[region].mean()

@@ -293,8 +293,8 @@ def preset_config(preset: str = "toy-cpu", stage: str = "controller", **override
     """The :class:`TrainConfig` of a preset (``"toy-cpu"`` or ``"paper"``) for ``stage``, with overrides.
 
     At the toy preset the base stage uses 1000 VAE steps at lr 1e-3, then ``max_steps=1200`` UNet steps at lr
-    2e-4, and the controller 1000 steps at lr 1e-3 (much higher than the paper's 1e-5: trained in minutes, from a toy base); the controller stage
-    draws its clips from :data:`TOY_CONTROLLER_KINDS`."""
+    2e-4, and the controller 1000 steps at lr 1e-3 (much higher than the paper's 1e-5: trained in minutes, from a toy
+    base); the controller stage draws its clips from :data:`TOY_CONTROLLER_KINDS`."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     if preset == "paper" and stage in ("base", "vae", "unet"):
@@ -314,7 +314,8 @@ TOY_CHANGES = {
     "height": "64 px: the toy base is trained from scratch in minutes",
     "width": "64 px (square synthetic clips)",
     "lora_rank": "rank 8 keeps LoRA low-rank w.r.t. the toy widths 32-64 (paper: 32 vs 320-1280)",
-    "lr": "controller 1e-3, UNet 2e-4, VAE 1e-3: toy models from scratch in minutes need larger steps than fine-tuning SVD",
+    "lr": "controller 1e-3, UNet 2e-4, VAE 1e-3: "
+          "toy models from scratch in minutes need larger steps than fine-tuning SVD",
     "lr_schedule": "cosine decay to 10 % over the short run (paper: constant)",
     "warmup_steps": "short warm-up: the larger lr on random weights",
     "batch_size": "4 clips per step on one CPU process (paper: 8 per GPU x 6 GPUs = 48)",

@@ -99,11 +99,13 @@ def site_specs(unet, sites: str = "paper") -> list[dict]:
     else:
         for i, b in enumerate(unet.down_blocks):
             conv1 = b.resnets[0].spatial_res_block.conv1
-            specs.append(dict(name=f"down_blocks_{i}_resnets_0", module=f"down_blocks.{i}.resnets.0.spatial_res_block.conv1",
+            specs.append(dict(name=f"down_blocks_{i}_resnets_0",
+                              module=f"down_blocks.{i}.resnets.0.spatial_res_block.conv1",
                               kind="plain", channels=conv1.out_channels, level=i))
         for i, b in enumerate(unet.up_blocks):
             conv1 = b.resnets[0].spatial_res_block.conv1
-            specs.append(dict(name=f"up_blocks_{i}_resnets_0", module=f"up_blocks.{i}.resnets.0.spatial_res_block.conv1",
+            specs.append(dict(name=f"up_blocks_{i}_resnets_0",
+                              module=f"up_blocks.{i}.resnets.0.spatial_res_block.conv1",
                               kind="plain", channels=conv1.out_channels, level=n - 1 - i))
     return specs
 

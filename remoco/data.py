@@ -222,14 +222,16 @@ def render_layers(layers: list, height: int, width: int):
     video = np.empty((L, H, W, 3), np.uint8)
     alphas = np.empty((L, len(layers), H, W), np.float32)
     # premultiplied RGBA textures: one warp per layer and frame, exact at the silhouette borders
-    rgba = [None] + [np.concatenate([lay.tex * lay.alpha[..., None], lay.alpha[..., None]], axis=2) for lay in layers[1:]]
+    rgba = [None] + [np.concatenate([lay.tex * lay.alpha[..., None], lay.alpha[..., None]], axis=2)
+                     for lay in layers[1:]]
     for i in range(L):
         # background: opaque, border replicated
         out = cv2.warpAffine(layers[0].tex, _inv(layers[0].T[i]), (W, H), flags=flags, borderMode=cv2.BORDER_REPLICATE)
         alphas[i, 0] = 1.0
         for j in range(1, len(layers)):
             # image -> local map; with WARP_INVERSE_MAP dst(q) = src(minv q)
-            warped = cv2.warpAffine(rgba[j], _inv(layers[j].T[i]), (W, H), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            warped = cv2.warpAffine(rgba[j], _inv(layers[j].T[i]), (W, H), flags=flags,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             a = warped[..., 3]
             alphas[i, j] = a
             out = out * (1 - a[..., None]) + warped[..., :3]
@@ -300,7 +302,11 @@ def _object_layer(rng, name, L, H, W, size, start, total, rot=0.0, zoom=0.0, pho
     t = np.linspace(0, 1, L)
     T = np.stack(
         [
-            _mul(_translate(*centers[i]), _rot_scale(rot * t[i], 1.0 + zoom * t[i]), _translate(-(w - 1) / 2, -(h - 1) / 2))
+            _mul(
+                _translate(*centers[i]),
+                _rot_scale(rot * t[i], 1.0 + zoom * t[i]),
+                _translate(-(w - 1) / 2, -(h - 1) / 2),
+            )
             for i in range(L)
         ]
     )
@@ -334,7 +340,8 @@ def _camera(rng, L, H, W, pan, zoom):
     t = np.linspace(0, 1, L)
     t = t + rng.uniform(-0.1, 0.1) * np.sin(np.pi * t)
     c = np.array([(W - 1) / 2, (H - 1) / 2])
-    return np.stack([_mul(_translate(*c), _rot_scale(0.0, 1 + zoom * t[i]), _translate(*-c), _translate(*(pan * t[i]))) for i in range(L)])
+    return np.stack([_mul(_translate(*c), _rot_scale(0.0, 1 + zoom * t[i]), _translate(*-c), _translate(*(pan * t[i])))
+                     for i in range(L)])
 
 
 def _background(rng, L, H, W, margin, photo=None):
@@ -365,7 +372,8 @@ def _finish(layers, H, W, kind, meta):
     )
 
 
-def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64, kind: str | None = None) -> SyntheticClip:
+def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
+              kind: str | None = None) -> SyntheticClip:
     """Render one synthetic clip with exact ground-truth flow and visibility (Eq. 4).
 
     Kinds: ``"object"`` (static camera, 1-2 objects moving along smooth paths), ``"camera"``
@@ -406,7 +414,8 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
     size = S * rng.uniform(0.3, 0.45)
     if kind == "object":
         for k in range(int(rng.integers(1, 3))):
-            lay, _ = _object_layer(rng, f"object{k}", L, H, W, size, inner_point(), amp(), rot=rng.uniform(-0.5, 0.5), zoom=rng.uniform(-0.15, 0.15))
+            lay, _ = _object_layer(rng, f"object{k}", L, H, W, size, inner_point(), amp(),
+                                   rot=rng.uniform(-0.5, 0.5), zoom=rng.uniform(-0.15, 0.15))
             layers.append(lay)
     elif kind == "camera":
         n_static = int(rng.integers(1, 3))
@@ -417,7 +426,8 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
             lay, _ = _object_layer(rng, "object0", L, H, W, size, inner_point(), amp(0.08, 0.3))
             layers.append(lay)
     elif kind == "part":
-        lay, hw = _object_layer(rng, "object0", L, H, W, S * rng.uniform(0.35, 0.5), inner_point(0.35), amp(0.0, 0.1), rot=rng.uniform(-0.2, 0.2))
+        lay, hw = _object_layer(rng, "object0", L, H, W, S * rng.uniform(0.35, 0.5), inner_point(0.35), amp(0.0, 0.1),
+                                rot=rng.uniform(-0.2, 0.2))
         layers.append(lay)
         layers.append(_part_layer(rng, lay, hw, L, swing=rng.choice([-1, 1]) * rng.uniform(0.3, 0.7)))
     elif kind == "occlusion":
@@ -446,7 +456,8 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
     return _finish(layers, H, W, kind, meta)
 
 
-def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: int = 512, photo: str = "chelsea", kind: str = "part") -> SyntheticClip:
+def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: int = 512, photo: str = "chelsea",
+               kind: str = "part") -> SyntheticClip:
     """A clip built from one real photograph, with exact ground truth.
 
     ``kind="part"``: an elliptical region of the photo (e.g. the cat's head) is cut out and moves
@@ -501,7 +512,8 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
     centers = _path(rng, L, c0, total, curve=0.2)
     rot = rng.uniform(-0.3, 0.3)
     t = np.linspace(0, 1, L)
-    T = np.stack([_mul(_translate(*centers[i]), _rot_scale(rot * t[i], 1.0), _translate(-(rw - 1) / 2, -(rh - 1) / 2)) for i in range(L)])
+    T = np.stack([_mul(_translate(*centers[i]), _rot_scale(rot * t[i], 1.0), _translate(-(rw - 1) / 2, -(rh - 1) / 2))
+                  for i in range(L)])
     layers = [
         _Layer("background", bg, np.ones((H, W), np.float32), np.repeat(_translate(0, 0)[None], L, 0), False),
         _Layer("region", tex, alpha, T, True),
@@ -523,7 +535,8 @@ class SyntheticClipDataset(torch.utils.data.Dataset):
     which the default collate function can batch).
     """
 
-    def __init__(self, num_clips: int, num_frames: int = 8, height: int = 64, width: int = 64, seed: int = 0, kind: str | None = None, as_dict: bool = False):
+    def __init__(self, num_clips: int, num_frames: int = 8, height: int = 64, width: int = 64, seed: int = 0,
+                 kind: str | None = None, as_dict: bool = False):
         if not isinstance(num_clips, (int, np.integer)) or num_clips < 1:
             raise ValueError(f"num_clips must be a positive int, got {num_clips!r}")
         _check_size(num_frames, height, width)

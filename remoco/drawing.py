@@ -154,7 +154,10 @@ def render_inputs(image, brush_mask=None, trajectories=(), magnification: int = 
     draw = ImageDraw.Draw(canvas)
     line, head, dot = max(2, m // 2), _head_length(m), _dot_radius(m)
     if region_trajectory is not None:
-        rt = region_trajectory.detach().cpu().numpy() if hasattr(region_trajectory, "detach") else np.asarray(region_trajectory)
+        if hasattr(region_trajectory, "detach"):
+            rt = region_trajectory.detach().cpu().numpy()
+        else:
+            rt = np.asarray(region_trajectory)
         support = np.abs(rt).sum(axis=(0, 3)) > 0
         kk = int(k or 1)
         for t in trajectories:

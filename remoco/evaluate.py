@@ -131,7 +131,7 @@ def object_trajectory(clip) -> tuple[np.ndarray, torch.Tensor]:
     obj = clip.object_mask.numpy()
     if not obj.any():
         raise ValueError(f"clip of kind {clip.kind!r} has no moving object")
-    labels = [int(l) for l in np.unique(owner[obj])]
+    labels = [int(v) for v in np.unique(owner[obj])]
     # the front-most moving layer (layers are composited in index order): no other object occludes it
     lab = max(labels)
     m = (owner == lab) & obj & clip.visibility.all(0).numpy()
@@ -266,7 +266,8 @@ def condition_ablation(pipe, config: TrainConfig | None = None, num_clips: int =
     for i in range(num_clips):
         batch = collate_clips([ds[i]])
         for d in range(draws):
-            b = edm_training_batch(cfg, "controller", frozen, batch, torch.Generator().manual_seed(seed_int(seed, i, d)), sf)
+            gen = torch.Generator().manual_seed(seed_int(seed, i, d))
+            b = edm_training_batch(cfg, "controller", frozen, batch, gen, sf)
             c = b["condition"]
             traj_off, mask_off = c.clone(), c.clone()
             traj_off[:, :, :2] = 0

@@ -117,7 +117,8 @@ def end_point_error(flow_est, flow_gt, mask=None) -> float:
     a = torch.as_tensor(flow_est, dtype=torch.float32)
     b = torch.as_tensor(flow_gt, dtype=torch.float32)
     if a.shape != b.shape or a.shape[-1] != 2:
-        raise ValueError(f"flow_est and flow_gt must have the same (..., 2) shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(f"flow_est and flow_gt must have the same (..., 2) shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
     e = (a - b).norm(dim=-1)
     if mask is not None:
         m = torch.as_tensor(mask, dtype=torch.bool)
@@ -142,7 +143,11 @@ QUALITY = {
     "balanced": (("ultrafast", 2), ("medium", 1), ("medium", 1)),
     "accurate": (("medium", 1), ("medium", 0), ("medium", 0)),
 }
-_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
 
 
 class _Pairwise:
@@ -166,7 +171,8 @@ class _Pairwise:
         return cv2.calcOpticalFlowFarneback(a, b, flow, 0.5, 4, 15, 3, 5, 1.2, flags)
 
 
-def opencv_flow(video: torch.Tensor, method: str = DEFAULT_METHOD, quality: str = "balanced", fb_alpha: float = 0.01, fb_beta: float = 0.5, min_side: int = 160):
+def opencv_flow(video: torch.Tensor, method: str = DEFAULT_METHOD, quality: str = "balanced", fb_alpha: float = 0.01,
+                fb_beta: float = 0.5, min_side: int = 160):
     """OpenCV substitute for DOT in Eq. 4 (the default backend of :func:`estimate_flow`).
 
     ``method``:
@@ -259,7 +265,8 @@ def _dot_flow(video: torch.Tensor, checkpoint=None, device=None, **kw):
     names = ("cvo_raft_patch_8.pth", "movi_f_raft_patch_4_alpha.pth", "movi_f_cotracker_patch_4_wind_8.pth")
     missing = [n for n in names if not (ckpt / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"checkpoint: DOT weights {missing} not found in folder {str(ckpt)!r} (see the DOT README for downloads)")
+        raise FileNotFoundError(f"checkpoint: DOT weights {missing} not found in folder {str(ckpt)!r} "
+                                "(see the DOT README for downloads)")
     import dot  # type: ignore
 
     cfg = Path(kw.pop("config_dir", Path(dot.__file__).resolve().parent.parent / "configs"))
@@ -273,7 +280,8 @@ def _dot_flow(video: torch.Tensor, checkpoint=None, device=None, **kw):
         refiner_config=str(cfg / "raft_patch_4_alpha.json"), refiner_path=str(ckpt / names[1]),
     ).to(device).eval()
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255.0)[None].to(device)
-    opts = dict(num_tracks=2048, sim_tracks=2048, alpha_thresh=0.8, sample_mode="all", interpolation_version="torch", flow_mode="direct")
+    opts = dict(num_tracks=2048, sim_tracks=2048, alpha_thresh=0.8, sample_mode="all", interpolation_version="torch",
+                flow_mode="direct")
     opts.update(kw)
     with torch.no_grad():
         tracks = model({"video": x}, mode="tracks_from_first_to_every_other_frame", **opts)["tracks"][0].float().cpu()
@@ -303,12 +311,14 @@ def _cotracker_flow(video: torch.Tensor, checkpoint=None, device=None, stride: i
         ) from e
     path = checkpoint or os.environ.get("REMOCO_COTRACKER_CHECKPOINT")
     if path is None or not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint: CoTracker weights file not found ({path!r}); pass checkpoint='.../scaled_offline.pth'")
+        raise FileNotFoundError(f"checkpoint: CoTracker weights file not found ({path!r}); "
+                                "pass checkpoint='.../scaled_offline.pth'")
     frames = _check_video(video)
     L, H, W = frames.shape[:3]
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = CoTrackerPredictor(checkpoint=str(path)).to(device).eval()
-    gy, gx = torch.meshgrid(torch.arange(0, H, stride, dtype=torch.float32), torch.arange(0, W, stride, dtype=torch.float32), indexing="ij")
+    gy, gx = torch.meshgrid(torch.arange(0, H, stride, dtype=torch.float32),
+                            torch.arange(0, W, stride, dtype=torch.float32), indexing="ij")
     queries = torch.stack([torch.zeros_like(gx), gx, gy], dim=-1).reshape(1, -1, 3).to(device)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()[None].to(device)
     with torch.no_grad():

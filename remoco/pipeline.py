@@ -270,7 +270,10 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
 
         cond = self.prepare_condition(region_trajectory, motion_mask, trajectories, brush_mask, k, num_frames,
                                       height, width)
-        n_images = 1 if isinstance(image, PIL.Image.Image) else (len(image) if isinstance(image, list) else image.shape[0])
+        if isinstance(image, PIL.Image.Image):
+            n_images = 1
+        else:
+            n_images = len(image) if isinstance(image, list) else image.shape[0]
         if cond.shape[0] == 1 and n_images > 1:
             cond = cond.expand(n_images, *cond.shape[1:])
         elif cond.shape[0] != n_images:

@@ -169,7 +169,8 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
     last_loss = float("nan")
     done = 0
     interrupted = False
-    bar = tqdm(total=total_steps, initial=start, desc=f"train {stage}", disable=not (cfg.progress and accelerator.is_main_process))
+    bar = tqdm(total=total_steps, initial=start, desc=f"train {stage}",
+               disable=not (cfg.progress and accelerator.is_main_process))
     t_run = time.perf_counter()
     for step in range(start, total_steps):
         lr = lr_at(cfg, step, total_steps, base_lr)

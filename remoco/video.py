@@ -149,7 +149,8 @@ def read_video(path, num_frames: int | None = None) -> torch.Tensor:
     else:
         suffix = p.suffix.lower()
         if suffix not in VIDEO_SUFFIXES:
-            raise ValueError(f"path: unsupported video suffix {suffix!r}; expected one of {VIDEO_SUFFIXES} or a frame folder")
+            raise ValueError(f"path: unsupported video suffix {suffix!r}; "
+                             f"expected one of {VIDEO_SUFFIXES} or a frame folder")
         try:
             if suffix == ".gif":
                 arr = iio.imread(p, index=None)
@@ -209,10 +210,12 @@ def write_video(path, frames: torch.Tensor, fps: float = 8) -> Path:
         iio.imwrite(p, arr, extension=".gif", duration=1000.0 / fps, loop=0)
     elif suffix == ".mp4":
         if arr.shape[1] % 2 or arr.shape[2] % 2:
-            raise ValueError(f"frames: mp4 (yuv420p) needs even height and width, got {arr.shape[1]}x{arr.shape[2]}; crop first or write a .gif")
+            raise ValueError(f"frames: mp4 (yuv420p) needs even height and width, "
+                             f"got {arr.shape[1]}x{arr.shape[2]}; crop first or write a .gif")
         import imageio.v2 as iio2
 
-        with iio2.get_writer(str(p), format="FFMPEG", fps=fps, codec="libx264", quality=8, pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error") as w:
+        with iio2.get_writer(str(p), format="FFMPEG", fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
+                             macro_block_size=1, ffmpeg_log_level="error") as w:
             for f in arr:
                 w.append_data(f)
     else:

@@ -328,13 +328,15 @@ class DragDemo:
             t = self.state.drawn_trajectories[-1]
             x0, y0 = t[0]
             mask = self.state.brush_mask
-            msg = f"Trajectory {self.state.num_trajectories} added: ({t[0][0]:.1f}, {t[0][1]:.1f}) → ({t[-1][0]:.1f}, {t[-1][1]:.1f})."
+            msg = (f"Trajectory {self.state.num_trajectories} added: "
+                   f"({t[0][0]:.1f}, {t[0][1]:.1f}) → ({t[-1][0]:.1f}, {t[-1][1]:.1f}).")
             if not mask[int(math.floor(y0 + 0.5)), int(math.floor(x0 + 0.5))]:
                 self.show_message(msg + " Its start is outside the brushed region (the motion mask).", "warning")
             else:
                 self.show_message(msg, "info")
         else:
-            self.show_message(f"{kind.capitalize()} stroke: {int(self.state.brush_mask.sum())} pixels in the motion region.")
+            n_pixels = int(self.state.brush_mask.sum())
+            self.show_message(f"{kind.capitalize()} stroke: {n_pixels} pixels in the motion region.")
         self._write_state()
 
     # --- buttons ---------------------------------------------------------------------------------

@@ -102,7 +102,8 @@ def test_selection_ratio_distribution_within_bounds():
 def test_selection_cells_uniform():
     # every cell is dropped with the same probability (here r_m fixed at 0.5)
     g = _gen(4)
-    freq = torch.stack([C.sample_region_selection(8, 8, 2, 0.0, generator=g, ratio=0.5) for _ in range(2000)]).float().mean(0)
+    freq = torch.stack([C.sample_region_selection(8, 8, 2, 0.0, generator=g, ratio=0.5)
+                        for _ in range(2000)]).float().mean(0)
     assert (freq - 0.5).abs().max() < 0.06
 
 
@@ -311,7 +312,8 @@ def test_conditions_from_user_cell_centre_reproduces_cell():
     H, W, k = 16, 16, 4
     rows, cols = G.cell_centers(H, W, k)
     y, x = int(rows[2]), int(cols[1])
-    t, _ = C.conditions_from_user([[(float(x), float(y)), (x + 2.0, float(y))]], torch.ones(H, W, dtype=torch.bool), 2, k)
+    t, _ = C.conditions_from_user([[(float(x), float(y)), (x + 2.0, float(y))]],
+                                  torch.ones(H, W, dtype=torch.bool), 2, k)
     sel = torch.zeros(4, 4, dtype=torch.bool)
     sel[2, 1] = True
     assert torch.equal(t[1, :, :, 0] != 0, C.pad_selection(sel, k))
@@ -380,7 +382,8 @@ def test_gaussian_peak_and_decay():
     mag = g[-1].norm(dim=-1)
     # closed form along the row: exp(-d^2 / 2 sigma^2) times the peak
     for d in (1, 3, 7):
-        assert math.isclose(float(mag[30, 40 + d]), float(mag[30, 40]) * math.exp(-d * d / (2 * sigma**2)), rel_tol=1e-4)
+        expected = float(mag[30, 40]) * math.exp(-d * d / (2 * sigma**2))
+        assert math.isclose(float(mag[30, 40 + d]), expected, rel_tol=1e-4)
     # monotone decay away from the start pixel and zero beyond the kernel window
     row = mag[30, 40:]
     assert bool((row[1:] <= row[:-1] + 1e-7).all())
@@ -424,7 +427,8 @@ def test_gaussian_superposition():
     a = [[(5.0, 5.0), (9.0, 5.0)]]
     b = [[(20.0, 22.0), (20.0, 26.0)]]
     both = G.gaussian_trajectory(a + b, H, W, L, sigma=4.0)
-    assert torch.allclose(both, G.gaussian_trajectory(a, H, W, L, sigma=4.0) + G.gaussian_trajectory(b, H, W, L, sigma=4.0), atol=1e-5)
+    separate = G.gaussian_trajectory(a, H, W, L, sigma=4.0) + G.gaussian_trajectory(b, H, W, L, sigma=4.0)
+    assert torch.allclose(both, separate, atol=1e-5)
 
 
 # ------------------------------------------------------------------ model input and metric

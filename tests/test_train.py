@@ -151,7 +151,8 @@ def test_sigkill_at_random_moments_then_same_command_gives_identical_weights(tmp
         # wait until this run has written a checkpoint of its own, then kill it a random moment later
         start = {s for s, _ in runs.list_checkpoints(ckpts)}
         t0 = time.monotonic()
-        while proc.poll() is None and {s for s, _ in runs.list_checkpoints(ckpts)} <= start and time.monotonic() - t0 < 120:
+        while (proc.poll() is None and {s for s, _ in runs.list_checkpoints(ckpts)} <= start
+               and time.monotonic() - t0 < 120):
             time.sleep(0.01)
         time.sleep(float(rng.uniform(0.0, 0.4)))
         if proc.poll() is None:

@@ -31,7 +31,7 @@ class FakePipeline:
             if callback_on_step_end is not None:
                 callback_on_step_end(self, i, 0, {})
         ref = np.asarray(image, dtype=np.float32) / 255
-        frames = np.stack([np.roll(ref, l, axis=1) for l in range(num_frames)])[None]
+        frames = np.stack([np.roll(ref, shift, axis=1) for shift in range(num_frames)])[None]
         return SimpleNamespace(frames=frames)
 
 

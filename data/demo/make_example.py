@@ -3,11 +3,15 @@
 Run from the repository root: `.venv/bin/python data/demo/make_example.py`, then re-execute
 notebooks/08_drag_demo.ipynb. Uses the shipped toy checkpoints when present.
 """
+import json
+
 import numpy as np
+import torch
 
 from remoco import bench as B
 from remoco import data as D
 from remoco import drag as G
+from remoco.video import write_video
 from remoco.widgets import load_demo_pipeline
 
 img, mp = G.prepare_reference_image(D.sample_images(["rocket"])["rocket"], 64, 64)
@@ -29,16 +33,10 @@ path = B.save_bench_example(ex, "data/demo", "example")
 print(path, s)
 
 # the resulting video, with whatever pipeline the demo would use (shipped checkpoints if present)
-import torch
-
-from remoco.video import write_video
-
 pipe, note = load_demo_pipeline()
 print(note or "shipped checkpoints")
 frames = B.run_bench_example(pipe, B.load_bench_example(path))
 write_video("data/demo/example_video.mp4", torch.from_numpy(frames), 4)
-import json
-
 meta = {"video": "example_video.mp4", "fps": 4, "pipeline": "untrained toy pipeline" if note else
         "shipped toy checkpoints (remoco.shipped.load_shipped_pipeline)", "inputs": "example.json"}
 open("data/demo/example_video.json", "w").write(json.dumps(meta, indent=1) + "\n")
