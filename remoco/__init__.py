@@ -9,7 +9,12 @@ when a submodule that needs them is used)::
 
 import importlib
 
+from remoco._progress import configure_progress as _configure_progress
+
 __version__ = "0.1.0"
+
+# $REMOCO_PROGRESS=text|off turns tqdm's notebook widgets into text or off (the book build sets "off").
+_configure_progress()
 
 _SUBMODULES = (
     "book_utils",
