@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from conftest import ROOT, launch_chromium, missing_browser, require
 
 pytestmark = pytest.mark.browser
 
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("REMOCO_BOOK_HTML") or ROOT / "_build" / "html")  # override: another build
 LOG = ROOT / "_build" / "browser" / "book_pages.log"
 VIEWPORT = {"width": 1280, "height": 900}  # a laptop reader: the article column is ~ 750 px wide
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
