@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: install test test-unit test-notebooks test-browser book clean-book bench notebooks
+.PHONY: install lint test test-unit test-notebooks test-browser demo-screenshot book clean-book bench notebooks
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,23 +20,40 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP)
 
-# Unit tests, then every chapter executed by papermill with its quick (default) parameters, then
-# nbval over the stored outputs (cells marked NBVAL_CHECK_OUTPUT must reproduce their numbers).
-test: install
+# ruff (configured in pyproject.toml): line length, import order, unused names.
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Lint, unit tests, then every chapter executed by papermill with its quick (default) parameters, then
+# nbval over the stored outputs (cells tagged nbval-check-output must reproduce their numbers).
+test: lint
 	$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider
 	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q -p no:cacheprovider
 
 test-unit: install
 	$(PY) -m pytest tests -m "not browser and not notebook" -q -p no:cacheprovider
 
-# The drag demo driven by a real (headless) Chromium through JupyterLab.
-test-browser: install
+BOOK_SOURCES := $(NOTEBOOKS) $(wildcard book/*.md book/_static/*) book/_toc.yml _config.yml
+
+# The drag demo driven by a real (headless) Chromium through JupyterLab, then every page of the built book
+# (offline, no console error, media loaded, nothing wider than the column). The book is (re)built first
+# when _build/html is missing or older than its sources.
+test-browser: install _build/html/index.html
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	REMOCO_REQUIRE_BROWSER=1 $(PY) -m pytest tests/browser -m browser -q -p no:cacheprovider
 
+# Re-shoot the drag demo widget in JupyterLab and save it as the book's asset data/demo/drag_demo_widget.png.
+demo-screenshot: install
+	REMOCO_UPDATE_ASSETS=1 REMOCO_REQUIRE_BROWSER=1 $(PY) -m pytest tests/browser/test_drag_demo.py -m browser -q -p no:cacheprovider
+
+# REMOCO_PROGRESS=off: no tqdm widgets in the executed chapters (their state would need ipywidgets from a CDN);
+# remoco._sphinx_book sets it too when the book is built by hand.
 book: install
-	$(VENV)/bin/jupyter-book build . --toc book/_toc.yml --config _config.yml
+	REMOCO_PROGRESS=off $(VENV)/bin/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+_build/html/index.html: $(STAMP) $(BOOK_SOURCES)
+	$(MAKE) book
 
 clean-book:
 	rm -rf _build
@@ -44,7 +61,7 @@ clean-book:
 # Re-execute every chapter in place with its default parameters (refreshes the stored outputs that nbval checks;
 # run after changing the library or the shipped checkpoints).
 notebooks: install
-	for nb in $(NOTEBOOKS); do echo "== $$nb"; $(VENV)/bin/papermill --cwd notebooks -k python3 "$$nb" "$$nb" || exit 1; done
+	for nb in $(NOTEBOOKS); do echo "== $$nb"; REMOCO_PROGRESS=off $(VENV)/bin/papermill --cwd notebooks -k python3 "$$nb" "$$nb" || exit 1; done
 
 bench: install
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

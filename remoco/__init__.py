@@ -30,4 +30,9 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 =================  ===========================================================================================
 """
 
+from remoco._progress import configure_progress as _configure_progress
+
 __version__ = "0.1.0"
+
+# $REMOCO_PROGRESS=text|off turns tqdm's notebook widgets into text or off (the book build sets "off").
+_configure_progress()

@@ -6,11 +6,14 @@ The book's rule is "one source of truth": a chapter never pastes a copy of libra
 
 from __future__ import annotations
 
+import ast
 import base64
 import html
 import inspect
 import os
+import re
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -18,44 +21,175 @@ import numpy as np
 
 from .video import as_uint8_frames  # re-exported: the one uint8 conversion lives in remoco.video
 
-__all__ = ["show_source", "source_html", "video_html", "show_video", "video_grid", "as_uint8_frames"]
+__all__ = ["show_source", "source_html", "preamble_lines", "video_html", "show_video", "video_grid",
+           "as_uint8_frames"]
 
 
-def source_html(obj) -> str:
-    """Return highlighted HTML of ``obj``'s source, headed by its module file and line numbers."""
+_CHECK_CALL = re.compile(r"^_?(check|validate|require)(_|$)")
+
+
+def _call_name(node) -> str:
+    func = node.func if isinstance(node, ast.Call) else None
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return ""
+
+
+def _only_raises(stmts) -> bool:
+    """True when every path through ``stmts`` ends in ``raise`` (an ``if``'s arms included)."""
+    if not stmts:
+        return False
+    for st in stmts:
+        if isinstance(st, ast.Raise):
+            continue
+        if isinstance(st, ast.If) and _only_raises(st.body) and (not st.orelse or _only_raises(st.orelse)):
+            continue
+        return False
+    return True
+
+
+def _is_argument_check(node) -> bool:
+    """A statement that only validates arguments: ``if ...: raise``, ``assert``, ``_check_*(...)``."""
+    if isinstance(node, ast.If):
+        return _only_raises(node.body) and (not node.orelse or _only_raises(node.orelse))
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
+        return bool(_CHECK_CALL.match(_call_name(node.value)))
+    return False
+
+
+def _source_lines(obj):
     try:
         lines, start = inspect.getsourcelines(obj)
-        path = inspect.getsourcefile(obj)
     except (TypeError, OSError) as exc:
         raise ValueError(f"obj: cannot read the source of {obj!r} ({exc})") from exc
-    code = "".join(lines)
+    return lines, max(start, 1)
+
+
+def _preamble(obj):
+    """``(first, last, has_docstring, n_checks)`` in file line numbers, or ``None`` (see preamble_lines)."""
+    lines, start = _source_lines(obj)
+    try:
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except SyntaxError:  # pragma: no cover - inspect returned something that is not a whole definition
+        return None
+    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return None
+    node = tree.body[0]
+    body = node.body
+    if body[0].lineno == node.lineno:  # `def f(): return x` on one line: nothing to fold
+        return None
+    i = 0
+    has_doc = (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+               and isinstance(body[0].value.value, str))
+    if has_doc:
+        i = 1
+    if not isinstance(node, ast.ClassDef):
+        while i < len(body) and _is_argument_check(body[i]):
+            i += 1
+    if i == 0 or i == len(body):  # nothing to fold, or nothing would be left to show
+        return None
+    return start + body[0].lineno - 1, start + body[i - 1].end_lineno - 1, has_doc, i - int(has_doc)
+
+
+def preamble_lines(obj) -> tuple[int, int] | None:
+    """File line numbers ``(first, last)`` of ``obj``'s docstring and leading argument checks, or ``None``.
+
+    Detected with :mod:`ast` on the function's own source: the docstring, then the consecutive
+    statements that only validate arguments (``if ...: raise ...`` whose every arm raises, ``assert``,
+    and calls such as ``_check_*(...)`` / ``validate_*(...)``, assigned or not). The first other
+    statement (with any comment just above it) starts the part that implements the method. For a
+    class, only its docstring counts. ``None`` when there is nothing to fold, or nothing would remain.
+    """
+    pre = _preamble(obj)
+    return None if pre is None else pre[:2]
+
+
+def _highlight(code: str, first_line: int) -> str:
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:  # pragma: no cover - pygments ships with IPython
+        numbered = [f"{first_line + i:4d}  {line}" for i, line in enumerate(code.splitlines())]
+        return f'<pre style="margin:0">{html.escape(chr(10).join(numbered))}</pre>'
+    fmt = HtmlFormatter(noclasses=True, nobackground=True, linenos="inline", linenostart=first_line,
+                        prestyles="margin:0")
+    return highlight(code, PythonLexer(stripnl=False, ensurenl=True), fmt)
+
+
+def source_html(obj, lines: tuple[int, int] | None = None, fold: bool = True) -> str:
+    """Return highlighted HTML of ``obj``'s own source, headed by its module file and line numbers.
+
+    The source is always read from ``obj`` itself (never a pasted copy) and numbered with the file's
+    line numbers. With ``fold=True`` (default) what is not the method is folded behind a ``<details>``
+    toggle: the docstring and the leading argument checks (see :func:`preamble_lines`), or, with
+    ``lines=(first, last)`` (file line numbers, as shown in the header), everything of ``obj`` outside
+    those lines. ``fold=False`` shows the whole source unfolded.
+    """
+    src, start = _source_lines(obj)
+    path = inspect.getsourcefile(obj) or "?"
+    end = start + len(src) - 1
+    name = getattr(obj, "__qualname__", getattr(obj, "__name__", str(obj)))
     root = Path(__file__).resolve().parent.parent
     try:
         shown = str(Path(path).resolve().relative_to(root))
     except ValueError:
         shown = os.path.basename(path)
-    end = start + len(lines) - 1
-    try:
-        from pygments import highlight
-        from pygments.formatters import HtmlFormatter
-        from pygments.lexers import PythonLexer
 
-        body = highlight(code, PythonLexer(), HtmlFormatter(noclasses=True, nobackground=True))
-    except ImportError:  # pragma: no cover - pygments ships with IPython
-        body = f"<pre>{html.escape(code)}</pre>"
-    name = getattr(obj, "__qualname__", getattr(obj, "__name__", str(obj)))
+    def seg(a: int, b: int) -> str:  # file lines a..b (inclusive) of obj's source
+        return "".join(src[a - start:b - start + 1])
+
+    def folded(a: int, b: int, what: str) -> str:
+        return (f'<details class="remoco-source-folded"><summary style="cursor:pointer;font-size:0.85em;'
+                f'color:#555">{html.escape(what)} (lines {a}–{b})</summary>{_highlight(seg(a, b), a)}</details>')
+
+    parts = []
+    if lines is not None:
+        try:
+            a, b = (int(x) for x in lines)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"lines: expected (first, last) file line numbers, got {lines!r}") from exc
+        if not start <= a <= b <= end:
+            raise ValueError(f"lines: expected {start} <= first <= last <= {end} (the lines of {name} in "
+                             f"{shown}), got {lines!r}")
+    if not fold:
+        parts.append(_highlight(seg(start, end), start))
+    elif lines is not None:
+        if a > start:
+            parts.append(folded(start, a - 1, "more of the source"))
+        parts.append(_highlight(seg(a, b), a))
+        if b < end:
+            parts.append(folded(b + 1, end, "more of the source"))
+    else:
+        pre = _preamble(obj)
+        if pre is None:
+            parts.append(_highlight(seg(start, end), start))
+        else:
+            a, b, has_doc, n_checks = pre
+            what = " and ".join(w for w, on in (("docstring", has_doc), ("argument checks", n_checks)) if on)
+            parts.append(_highlight(seg(start, a - 1), start))
+            parts.append(folded(a, b, what))
+            parts.append(_highlight(seg(b + 1, end), b + 1))
     header = (
         f'<div style="font-size:0.85em;color:#555">'
         f"<code>{html.escape(name)}</code> — <code>{html.escape(shown)}</code>, lines {start}–{end}</div>"
     )
-    return f'<div class="remoco-source">{header}<div style="font-size:0.85em">{body}</div></div>'
+    return f'<div class="remoco-source">{header}<div style="font-size:0.85em">{"".join(parts)}</div></div>'
 
 
-def show_source(obj):
-    """Display the source of a library function or class in the notebook (rendered, never pasted)."""
+def show_source(obj, lines: tuple[int, int] | None = None, fold: bool = True):
+    """Display the source of a library function or class in the notebook (rendered, never pasted).
+
+    The docstring and the leading argument checks are folded behind a toggle so that the page shows
+    the lines that implement the method; see :func:`source_html` for ``lines`` and ``fold``.
+    """
     from IPython.display import HTML, display
 
-    display(HTML(source_html(obj)))
+    display(HTML(source_html(obj, lines=lines, fold=fold)))
 
 
 def _upscale(arr: np.ndarray, scale: int) -> np.ndarray:

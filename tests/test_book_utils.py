@@ -68,3 +68,130 @@ def test_video_html_rejects_bad_arguments():
         book_utils.video_html(clip, fps=0)
     with pytest.raises(ValueError, match="scale"):
         book_utils.video_html(clip, scale=0)
+
+
+# --- show_source / source_html folding -------------------------------------------------------------
+
+def _check_positive(x):
+    if x <= 0:
+        raise ValueError("x")
+
+
+def _sample_with_checks(x, n=2):
+    """Scale ``x`` by ``n``.
+
+    A docstring long enough to be worth folding.
+    """
+    if n < 1:
+        raise ValueError(f"n: expected >= 1, got {n}")
+    elif n > 100:
+        raise ValueError("n: too large")
+    _check_positive(x)
+    assert isinstance(n, int)
+    # the method: equation (1)
+    y = x * n
+    if y > 10:
+        raise ValueError("not a leading check: it follows the method's first statement")
+    return y
+
+
+def _sample_plain(x):
+    y = x + 1
+    return y
+
+
+def _sample_if_not_a_check(x):
+    """Doc."""
+    if x > 0:
+        x = -x
+    return x
+
+
+def _text(fragment: str) -> str:
+    import html as _html
+    import re
+
+    return _html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def _file_line(func, needle: str) -> int:
+    lines, start = inspect.getsourcelines(func)
+    hits = [start + i for i, line in enumerate(lines) if needle in line]
+    assert len(hits) == 1, (needle, hits)
+    return hits[0]
+
+
+def _numbered(text: str, lineno: int, code: str) -> bool:
+    """``code`` is shown right after line number ``lineno`` (pygments' inline line numbers)."""
+    import re
+
+    return re.search(rf"(^|\n)\s*{lineno}\s*{re.escape(code)}", text) is not None
+
+
+def test_preamble_lines_finds_docstring_and_leading_checks():
+    first = _file_line(_sample_with_checks, '"""Scale')
+    last = _file_line(_sample_with_checks, "assert isinstance(n, int)")
+    assert book_utils.preamble_lines(_sample_with_checks) == (first, last)
+    assert book_utils.preamble_lines(_sample_plain) is None  # nothing to fold
+    doc = _file_line(_sample_if_not_a_check, '"""Doc."""')
+    assert book_utils.preamble_lines(_sample_if_not_a_check) == (doc, doc)  # `if` that does not raise stays
+
+
+def test_source_html_folds_docstring_and_checks_with_file_line_numbers():
+    out = book_utils.source_html(_sample_with_checks)
+    assert out.count("<details") == 1
+    before, rest = out.split("<details", 1)
+    folded, after = rest.split("</details>", 1)
+    first = _file_line(_sample_with_checks, '"""Scale')
+    last = _file_line(_sample_with_checks, "assert isinstance(n, int)")
+    # the signature stays visible, numbered with its line in this file
+    assert _numbered(_text(before.split("</div>", 1)[1]), first - 1, "def _sample_with_checks(x, n=2):")
+    # docstring and argument checks are behind the toggle, with their own line numbers
+    ft = _text(folded)
+    assert f"docstring and argument checks (lines {first}–{last})" in ft
+    assert "Scale ``x`` by ``n``." in ft and 'raise ValueError("n: too large")' in ft
+    assert _numbered(ft, _file_line(_sample_with_checks, "_check_positive(x)"), "_check_positive(x)")
+    assert "y = x * n" not in ft
+    # the method is shown unfolded, starting with the comment above its first statement
+    at = _text(after)
+    assert "Scale ``x``" not in at and "_check_positive(x)" not in at
+    assert _numbered(at, _file_line(_sample_with_checks, "# the method"), "# the method: equation (1)")
+    assert _numbered(at, _file_line(_sample_with_checks, "y = x * n"), "y = x * n")
+    assert "not a leading check" in at  # a raise after the method started is part of the method
+    lines, start = inspect.getsourcelines(_sample_with_checks)
+    assert f"lines {start}–{start + len(lines) - 1}" in out
+    # every source line is rendered exactly once (folded or not): nothing pasted, nothing lost
+    assert _text(out).count("return y") == 1
+
+
+def test_source_html_without_anything_to_fold_has_no_toggle():
+    out = book_utils.source_html(_sample_plain)
+    assert "<details" not in out
+    assert _numbered(_text(out), _file_line(_sample_plain, "y = x + 1"), "y = x + 1")
+    assert "<details" not in book_utils.source_html(_sample_with_checks, fold=False)
+
+
+def test_source_html_explicit_lines_fold_the_rest():
+    a = _file_line(_sample_with_checks, "y = x * n")
+    b = _file_line(_sample_with_checks, 'raise ValueError("not a leading check')
+    out = book_utils.source_html(_sample_with_checks, lines=(a, b))
+    assert out.count("<details") == 2  # what comes before and what comes after
+    shown = _text(out.split("</details>", 1)[1].split("<details", 1)[0])
+    assert _numbered(shown, a, "y = x * n") and "return y" not in shown and "_check_positive" not in shown
+    lines, start = inspect.getsourcelines(_sample_with_checks)
+    end = start + len(lines) - 1
+    assert "<details" not in book_utils.source_html(_sample_with_checks, lines=(start, end))
+
+
+@pytest.mark.parametrize("lines", [(0, 5), (10**6, 10**6 + 1), "ab", (5,)])
+def test_source_html_rejects_lines_outside_the_object(lines):
+    with pytest.raises(ValueError, match="lines"):
+        book_utils.source_html(_sample_with_checks, lines=lines)
+
+
+def test_source_html_folds_a_library_functions_checks():
+    out = book_utils.source_html(book_utils.video_html)
+    folded, after = out.split("<details", 1)[1].split("</details>", 1)
+    assert "fps: expected a positive number" in _text(folded)
+    assert "as_uint8_frames(frames)" in _text(after)
+    assert "scale: expected a positive integer" in _text(after)  # after the first real statement: shown

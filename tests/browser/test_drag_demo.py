@@ -14,12 +14,10 @@ Needs ``/usr/bin/chromium`` (Debian package ``chromium``) and the ``playwright``
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,41 +25,23 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, free_port, launch_chromium, missing_browser, require
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "08_drag_demo.ipynb"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 MAGNIFICATION = 6  # remoco.drag.DEFAULT_MAGNIFICATION (the notebook's default)
 TIME_LIMIT_S = 180
+# REMOCO_UPDATE_ASSETS=1: also save the screenshot of the widget as the book's shipped asset
+ASSET = ROOT / "data" / "demo" / "drag_demo_widget.png"
 
 
 def _require_browser():
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    if importlib.util.find_spec("playwright") is None:
-        missing.append("the playwright Python package (pip install playwright)")
-    if importlib.util.find_spec("jupyterlab") is None:
-        missing.append("jupyterlab (pip install jupyterlab)")
-    if missing:
-        msg = "browser test needs " + ", ".join(missing)
-        if os.environ.get("REMOCO_REQUIRE_BROWSER") == "1":
-            pytest.fail(msg + " (REMOCO_REQUIRE_BROWSER=1)")
-        pytest.skip(msg)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    require(missing_browser("jupyterlab"))
 
 
 def _start_lab(tmp: Path, state_file: Path):
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     cfg = tmp / "jupyter_config"
     (cfg / "labconfig").mkdir(parents=True)
     # no "news?" pop-up, no announcement fetches
@@ -101,6 +81,19 @@ def _start_lab(tmp: Path, state_file: Path):
             raise RuntimeError("JupyterLab did not answer within 60 s")
         time.sleep(0.5)
     return proc, base, token, log
+
+
+def _save_asset(png: Path, dest: Path, max_bytes: int = 300_000) -> None:
+    """Copy the widget screenshot to the shipped asset path, quantised to a palette if it is too big."""
+    from PIL import Image
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(png, dest)
+    if dest.stat().st_size > max_bytes:
+        img = Image.open(png).convert("RGB")
+        img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(dest, optimize=True)
+    if dest.stat().st_size > max_bytes:
+        raise AssertionError(f"{dest} is {dest.stat().st_size} bytes even quantised (limit {max_bytes})")
 
 
 def _wait_state(state_file: Path, predicate, timeout: float, what: str):
@@ -154,13 +147,14 @@ def test_drag_demo_in_jupyterlab(tmp_path):
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)  # JupyterLab may autosave: never touch the repo copy
     state_file = tmp_path / "demo_state.json"
     shot = tmp_path / "drag_demo.png"
+    widget_shot = tmp_path / "drag_demo_widget.png"
     proc, base, token, log = _start_lab(tmp_path, state_file)
     console: list[str] = []
     page = None
     try:
         with sync_playwright() as pw:
             try:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                browser = launch_chromium(pw)
                 page = browser.new_page(viewport={"width": 1400, "height": 1500})
                 page.set_default_timeout(60_000)
                 page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
@@ -211,6 +205,9 @@ def test_drag_demo_in_jupyterlab(tmp_path):
 
                 demo.scroll_into_view_if_needed()
                 page.screenshot(path=str(shot), full_page=True)
+                # the widget alone (brushed region, trajectory, generated video): the book's figure of it
+                page.wait_for_timeout(1500)  # let the looping video show a frame
+                page.locator(".remoco-drag-demo").first.screenshot(path=str(widget_shot))
                 browser.close()
             except Exception:
                 if page is not None and not page.is_closed():
@@ -233,6 +230,9 @@ def test_drag_demo_in_jupyterlab(tmp_path):
     out = ROOT / "_build" / "screenshots" / "drag_demo.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, out)
+    if os.environ.get("REMOCO_UPDATE_ASSETS") == "1":
+        _save_asset(widget_shot, ASSET)
+        print(f"\nasset updated: {ASSET} ({ASSET.stat().st_size // 1024} KB)")
     wall = time.time() - t0
     print(f"\nscreenshot: {shot}\nscreenshot: {out}\nbrowser test wall time: {wall:.1f} s")
     assert wall < TIME_LIMIT_S, f"browser test took {wall:.0f} s (limit {TIME_LIMIT_S} s)"
