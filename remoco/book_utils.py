@@ -21,7 +21,8 @@ import numpy as np
 
 from .video import as_uint8_frames  # re-exported: the one uint8 conversion lives in remoco.video
 
-__all__ = ["show_source", "source_html", "preamble_lines", "video_html", "show_video", "video_grid",
+__all__ = ["show_source", "source_html", "preamble_lines", "video_html", "show_video", "video_grid", "table_html",
+           "show_table",
            "as_uint8_frames"]
 
 
@@ -256,3 +257,52 @@ def video_grid(clips: Sequence, titles: Sequence[str] | None = None, fps: float 
     parts = [video_html(c, fps=fps, scale=scale, caption=None if titles is None else titles[i])
              for i, c in enumerate(clips)]
     display(HTML('<div style="display:flex;flex-wrap:wrap">' + "".join(parts) + "</div>"))
+
+
+def _cell(value, fmt: str | None) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if fmt is not None and isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return format(value, fmt)
+    return str(value)
+
+
+def table_html(rows: Sequence, columns: Sequence[str] | None = None, formats: dict | None = None,
+               caption: str | None = None) -> str:
+    """An HTML ``<table>`` of ``rows`` (dicts, or sequences with ``columns`` naming their fields).
+
+    ``formats`` maps a column to a format spec (``{"loss": ".4f", "params": ",d"}``); numbers are
+    right-aligned; ``None`` and NaN print as an en dash. Text is escaped."""
+    rows = list(rows)
+    if columns is None:
+        if not rows or not isinstance(rows[0], dict):
+            raise ValueError("columns: required unless rows are dicts")
+        columns = list(rows[0])
+    columns = list(columns)
+    formats = dict(formats or {})
+    unknown = sorted(set(formats) - set(columns))
+    if unknown:
+        raise ValueError(f"formats: unknown column(s) {unknown}; columns are {columns}")
+    body = []
+    for n, row in enumerate(rows):
+        values = [row.get(c) for c in columns] if isinstance(row, dict) else list(row)
+        if len(values) != len(columns):
+            raise ValueError(f"rows[{n}]: expected {len(columns)} values, got {len(values)}")
+        cells = []
+        for c, v in zip(columns, values):
+            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            align = ' style="text-align:right"' if num else ""
+            cells.append(f"<td{align}>{html.escape(_cell(v, formats.get(c)))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (f'<table class="remoco-table">{cap}<thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def show_table(rows: Sequence, columns: Sequence[str] | None = None, formats: dict | None = None,
+               caption: str | None = None):
+    """Display :func:`table_html` in the notebook (a real table in the book, not a printed block)."""
+    from IPython.display import HTML, display
+
+    display(HTML(table_html(rows, columns, formats, caption)))

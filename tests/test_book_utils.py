@@ -195,3 +195,20 @@ def test_source_html_folds_a_library_functions_checks():
     assert "fps: expected a positive number" in _text(folded)
     assert "as_uint8_frames(frames)" in _text(after)
     assert "scale: expected a positive integer" in _text(after)  # after the first real statement: shown
+
+
+def test_table_html_formats_escapes_and_checks_rows():
+    from remoco.book_utils import table_html
+
+    out = table_html([{"model": "toy <UNet>", "params": 3047891, "loss": 0.123456, "note": None}],
+                     formats={"params": ",d", "loss": ".3f"}, caption="sizes")
+    assert "<th>model</th>" in out and "toy &lt;UNet&gt;" in out
+    assert ">3,047,891</td>" in out and ">0.123</td>" in out and ">–</td>" in out
+    assert out.count("<tr>") == 2 and "<caption>sizes</caption>" in out
+    assert table_html([(1, 2.5)], columns=["a", "b"], formats={"b": ".1f"}).count('text-align:right') == 2
+    with pytest.raises(ValueError, match="rows\\[0\\]"):
+        table_html([(1, 2, 3)], columns=["a", "b"])
+    with pytest.raises(ValueError, match="formats"):
+        table_html([{"a": 1}], formats={"b": "d"})
+    with pytest.raises(ValueError, match="columns"):
+        table_html([(1, 2)])
