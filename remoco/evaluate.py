@@ -26,6 +26,8 @@ __all__ = [
     "generated_motion",
     "ABLATION_CONDITIONS",
     "condition_ablation",
+    "SIGMA_EDGES",
+    "ablation_by_sigma",
 ]
 
 
@@ -239,7 +241,7 @@ ABLATION_CONDITIONS = ("full condition", "motion mask only", "trajectory only", 
 
 @torch.no_grad()
 def condition_ablation(pipe, config: TrainConfig | None = None, num_clips: int = 16, draws: int = 4,
-                       seed: int = 0, data_seed: int = 777, kind: str = "object") -> dict:
+                       seed: int = 0, data_seed: int = 777, kind: str = "object", dense: bool = False) -> dict:
     """Does a trained controller use its input? The held-out denoising loss (Eq. 3) of ``pipe`` (a
     :class:`~remoco.pipeline.ReMoCoPipeline` with a controller) with the motion condition of Sec. 3.2 as
     trained (``"full condition"``), with its trajectory channels ``T_s`` zeroed (``"motion mask only"``), with
@@ -248,8 +250,11 @@ def condition_ablation(pipe, config: TrainConfig | None = None, num_clips: int =
     differences come from the condition alone.
 
     Clips: ``num_clips`` synthetic clips of ``kind`` from ``data_seed`` (the training clips use ``data_seed=0``,
-    so the default 777 gives unseen clips), ``draws`` EDM draws each, all seeded by ``seed``. Returns
-    ``{setting: mean loss}`` plus ``"per_sample"`` ``{setting: (num_clips * draws,) array}``."""
+    so the default 777 gives unseen clips), ``draws`` EDM draws each, all seeded by ``seed``. The conditions
+    are drawn as in training (``config``'s k, r_min, r_max) or, with ``dense=True``, with every region kept
+    (``r_m = 0``: the whole flow field), which shows what the controller can read when the trajectory is
+    there. Returns ``{setting: mean loss}`` plus ``"per_sample"`` ``{setting: (num_clips * draws,) array}``
+    and ``"sigma"`` (the noise level of each sample; see :func:`ablation_by_sigma`)."""
     if getattr(pipe, "controller", None) is None:
         raise ValueError("pipe must be a ReMoCoPipeline with a controller (got one without `controller`)")
     if num_clips < 1 or draws < 1:
@@ -258,17 +263,21 @@ def condition_ablation(pipe, config: TrainConfig | None = None, num_clips: int =
 
     cfg = config or preset_config("toy-cpu", "controller")
     cfg = cfg.replace(data_seed=data_seed, num_clips=num_clips, clip_kinds={kind: 1.0}, cond_dropout=0.0)
+    if dense:
+        cfg = cfg.replace(r_min=0.0, r_max=0.0)
     frozen = FrozenEncoders(pipe.vae, pipe.image_encoder, pipe.feature_extractor, pipe.unet.device, cache=True)
     sf = float(pipe.vae.config.scaling_factor)
     model = Denoiser(pipe.unet, pipe.controller).eval()
     ds = TrainClips(cfg, with_flow=True)
     per = {name: [] for name in ABLATION_CONDITIONS}
+    sigmas = []
     for i in range(num_clips):
         batch = collate_clips([ds[i]])
         for d in range(draws):
             gen = torch.Generator().manual_seed(seed_int(seed, i, d))
             b = edm_training_batch(cfg, "controller", frozen, batch, gen, sf)
             c = b["condition"]
+            sigmas.append(float(b["sigma"][0]))
             traj_off, mask_off = c.clone(), c.clone()
             traj_off[:, :, :2] = 0
             mask_off[:, :, 2:] = 0
@@ -278,4 +287,33 @@ def condition_ablation(pipe, config: TrainConfig | None = None, num_clips: int =
                 per[name].append(float(edm.denoising_loss(z0_hat, b["z0"], b["sigma"])))
     out = {name: float(np.mean(v)) for name, v in per.items()}
     out["per_sample"] = {name: np.asarray(v) for name, v in per.items()}
+    out["sigma"] = np.asarray(sigmas)
     return out
+
+
+#: Noise-level buckets of :func:`ablation_by_sigma`: where the condition can help (high sigma decides the
+#: motion; at sigma < 0.7 the noised latents already hold it).
+SIGMA_EDGES = (0.0, 0.7, 2.0, 6.0, float("inf"))
+
+
+def ablation_by_sigma(ablation: dict, edges=SIGMA_EDGES) -> list[dict]:
+    """Rows of a :func:`condition_ablation` result by noise-level bucket: for each ``[lo, hi)`` the number of
+    samples, each setting's mean loss, and its change against ``"no condition"`` (%) with the fraction of
+    samples where it is lower."""
+    sig = np.asarray(ablation["sigma"])
+    per = ablation["per_sample"]
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges must be increasing, got {edges}")
+    rows = []
+    for lo, hi in zip(edges, edges[1:]):
+        m = (sig >= lo) & (sig < hi)
+        row = {"sigma": f"[{lo:g}, {hi:g})", "samples": int(m.sum())}
+        ref = per["no condition"][m]
+        for name in ABLATION_CONDITIONS:
+            v = per[name][m]
+            row[name] = float(v.mean()) if m.any() else float("nan")
+            if name != "no condition":
+                row[f"{name} vs none (%)"] = float(100 * (v.mean() / ref.mean() - 1)) if m.any() else float("nan")
+                row[f"{name} lower (%)"] = float(100 * np.mean(v < ref)) if m.any() else float("nan")
+        rows.append(row)
+    return rows

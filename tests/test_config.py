@@ -62,3 +62,13 @@ def test_motion_bucket_and_ratio_range_fields():
         T.preset_config("toy-cpu", "unet", motion_bucket="optical")
     with pytest.raises(ValueError, match="r_max"):
         T.preset_config("toy-cpu", "controller", r_min=0.9, r_max=0.5)
+
+
+def test_paper_k_keeps_the_region_to_frame_ratio():
+    assert T.paper_k(320, 512) == 8  # the paper's own setting
+    assert T.paper_k(64, 64) == 2
+    assert T.paper_k(640, 1024) == 16
+    assert T.paper_k(48, 64) == 1  # round(1.2) = 1
+    assert T.paper_k(72, 72) == 2  # round(1.8) = 2 divides 72
+    with pytest.raises(ValueError, match="height"):
+        T.paper_k(0, 64)

@@ -124,3 +124,17 @@ def test_object_displacement_of_a_moving_square():
     assert T.object_displacement(np.repeat(v[:1], 8, 0), region) < 0.2
     with pytest.raises(ValueError, match="region"):
         T.object_displacement(v, torch.zeros(3, 3, dtype=torch.bool))
+
+
+def test_ablation_by_sigma_buckets_samples():
+    per = {n: np.array([1.0, 2.0, 3.0, 4.0]) for n in T.ABLATION_CONDITIONS}
+    per["trajectory only"] = np.array([1.0, 2.0, 1.5, 2.0])  # helps only at high sigma
+    rows = T.ablation_by_sigma({"sigma": np.array([0.1, 0.5, 7.0, 10.0]), "per_sample": per},
+                               edges=(0.0, 0.7, 6.0, float("inf")))
+    assert [r["samples"] for r in rows] == [2, 0, 2]
+    assert rows[0]["trajectory only vs none (%)"] == 0.0
+    assert rows[2]["trajectory only vs none (%)"] == pytest.approx(100 * (1.75 / 3.5 - 1))
+    assert rows[2]["trajectory only lower (%)"] == 100.0
+    assert np.isnan(rows[1]["full condition"])
+    with pytest.raises(ValueError, match="edges"):
+        T.ablation_by_sigma({"sigma": np.zeros(1), "per_sample": per}, edges=(1.0, 0.5))
