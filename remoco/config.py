@@ -24,6 +24,7 @@ __all__ = [
     "STAGES",
     "VARIANTS",
     "VARIANT_INJECTION",
+    "VARIANT_CONDITION",
     "SHIPPED_DIR",
     "PRESETS",
     "TOY_CONTROLLER_KINDS",
@@ -36,6 +37,9 @@ __all__ = [
 
 STAGES = ("base", "vae", "unet", "controller")
 VARIANTS = ("remoco", "gaussian", "traj_only", "concat", "sum")
+#: What each controller variant reads (remoco.controller ``condition_type``).
+VARIANT_CONDITION = {"remoco": "region", "gaussian": "gaussian", "traj_only": "trajectory_only",
+                     "concat": "region", "sum": "region"}
 #: How each controller variant injects its features (remoco.controller ``injection``).
 VARIANT_INJECTION = {"remoco": "modulation", "gaussian": "modulation", "traj_only": "modulation",
               "concat": "concat", "sum": "sum"}

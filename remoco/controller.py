@@ -38,6 +38,7 @@ from torch import nn
 
 __all__ = [
     "INJECTIONS",
+    "CONDITION_TYPES",
     "SITES",
     "LORA_ADAPTER_NAME",
     "MotionEncoder",
@@ -57,6 +58,8 @@ __all__ = [
     "load_controller",
 ]
 
+#: What a controller reads (its ``condition_type``): see :class:`ReMoCoController`.
+CONDITION_TYPES = ("region", "trajectory_only", "gaussian")
 INJECTIONS = ("modulation", "concat", "sum")
 SITES = ("paper", "release")
 LORA_ADAPTER_NAME = "remoco"
@@ -268,7 +271,11 @@ class ReMoCoController(ModelMixin, ConfigMixin):
     ``site_modules``, ``site_kinds`` (see :func:`site_specs`), ``encoder_channels`` (one per UNet level),
     ``latent_factor`` (VAE factor), ``injection`` ("modulation" | "concat" | "sum"), ``sites``
     ("paper" | "release"), ``temporal_kernel_size``, ``displacement_scale`` (the ``scale`` passed to
-    :func:`remoco.conditions.to_model_input` by the pipeline; ``None`` = pixels as they are).
+    :func:`remoco.conditions.to_model_input` by the pipeline; ``None`` = pixels as they are),
+    ``condition_type``: what the controller was trained to read, so the pipeline turns a drag into the same
+    kind of input (:data:`CONDITION_TYPES`: ``"region"`` — ReMoCo's k x k region trajectory + brush mask;
+    ``"trajectory_only"`` — the region trajectory, mask channel zero; ``"gaussian"`` — the Gaussian-filtered
+    point trajectory of DragNUWA / MotionCtrl, mask channel zero).
     """
 
     config_name = "config.json"
@@ -277,8 +284,10 @@ class ReMoCoController(ModelMixin, ConfigMixin):
     def __init__(self, site_names=(), site_channels=(), site_levels=(), site_modules=(), site_kinds=(),
                  encoder_channels=(32, 64, 64), latent_factor: int = 4, injection: str = "modulation",
                  sites: str = "paper", temporal_kernel_size: int = 3, condition_channels: int = 3,
-                 displacement_scale: float | None = None):
+                 displacement_scale: float | None = None, condition_type: str = "region"):
         super().__init__()
+        if condition_type not in CONDITION_TYPES:
+            raise ValueError(f"condition_type must be one of {CONDITION_TYPES}, got {condition_type!r}")
         if injection not in INJECTIONS:
             raise ValueError(f"injection must be one of {INJECTIONS}, got {injection!r}")
         if sites not in SITES:
@@ -306,7 +315,7 @@ class ReMoCoController(ModelMixin, ConfigMixin):
     @classmethod
     def from_unet(cls, unet, vae_scale_factor: int = 8, injection: str = "modulation", sites: str = "paper",
                   encoder_channels=None, temporal_kernel_size: int = 3, displacement_scale: float | None = None,
-                  attach: bool = True) -> "ReMoCoController":
+                  attach: bool = True, condition_type: str = "region") -> "ReMoCoController":
         """A zero-initialised controller fitted to ``unet`` (channel counts and scales read from it).
 
         ``vae_scale_factor``: pixels per latent (8 for SVD, 4 for the toy; see :func:`remoco.models.vae_scale_factor`).
@@ -325,7 +334,7 @@ class ReMoCoController(ModelMixin, ConfigMixin):
                 site_levels=[s["level"] for s in specs], site_modules=[s["module"] for s in specs],
                 site_kinds=[s["kind"] for s in specs], encoder_channels=enc, latent_factor=int(vae_scale_factor),
                 injection=injection, sites=sites, temporal_kernel_size=temporal_kernel_size,
-                displacement_scale=displacement_scale,
+                displacement_scale=displacement_scale, condition_type=condition_type,
             )
         if p.device.type != "meta":
             match_device_dtype(ctrl, p)

@@ -149,7 +149,7 @@ def object_trajectory(clip) -> tuple[np.ndarray, torch.Tensor]:
 
 def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345, kind: str = "object",
                          num_inference_steps: int = 15, num_frames: int = 8, size: int = 64,
-                         k: int = 8, tracker: str = "flow") -> dict:
+                         k: int = 8, tracker: str = "flow", motion_bucket_id: int = 127) -> dict:
     """Generate each of ``num_clips`` seeded test clips' first frame with every pipeline in ``pipelines``
     (``{name: pipeline}``; a :class:`~remoco.pipeline.ReMoCoPipeline` also gets the drawn trajectory and the
     object brush, a plain SVD pipeline gets the image only) and measure :func:`trajectory_distance` to the
@@ -174,7 +174,7 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
         for name, pipe in pipelines.items():
             g = torch.Generator().manual_seed(seed + 1000 + i)
             kw = dict(height=size, width=size, num_frames=num_frames, num_inference_steps=num_inference_steps,
-                      generator=g, output_type="np")
+                      generator=g, output_type="np", motion_bucket_id=motion_bucket_id)
             if isinstance(pipe, ReMoCoPipeline):
                 kw.update(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k)
             # a PIL reference image: SVD's own pipeline resizes only PIL images for its CLIP tower

@@ -156,12 +156,19 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
 
     def prepare_condition(self, region_trajectory=None, motion_mask=None, trajectories=None, brush_mask=None,
                           k: int = 8, num_frames: int | None = None, height: int | None = None,
-                          width: int | None = None) -> torch.Tensor:
+                          width: int | None = None, empty_brush: str = "error") -> torch.Tensor:
         """The controller input ``[T_s, M_mot]`` as (B, L, 3, H, W) from ready conditions or user input.
 
         Exactly one of (``region_trajectory`` + ``motion_mask``) or (``trajectories`` + ``brush_mask``) must be
         given. ``region_trajectory``: (L, H, W, 2) or (B, L, H, W, 2) pixel displacements; ``motion_mask``:
-        (L, H, W, 1) or (B, L, H, W, 1). Their L must equal ``num_frames`` and H x W ``height`` x ``width``."""
+        (L, H, W, 1) or (B, L, H, W, 1). Their L must equal ``num_frames`` and H x W ``height`` x ``width``.
+
+        User input becomes the kind of input the controller was trained on (its ``condition_type``):
+        ``"region"`` — :func:`remoco.conditions.conditions_from_user` (each drag moves the k x k block of its
+        start pixel; the brush is the motion mask; ``empty_brush`` says what an empty brush means);
+        ``"trajectory_only"`` — the same trajectory, mask channel zero; ``"gaussian"`` —
+        :func:`remoco.gaussian.gaussian_trajectory` (DragNUWA / MotionCtrl), mask channel zero (the brush
+        only gives the frame size)."""
         from . import conditions
 
         ready = region_trajectory is not None or motion_mask is not None
@@ -177,7 +184,21 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                 raise ValueError("trajectories and brush_mask must be given together")
             if num_frames is None:
                 raise ValueError("num_frames is needed to build conditions from trajectories")
-            region_trajectory, motion_mask = conditions.conditions_from_user(trajectories, brush_mask, num_frames, k)
+            kind = self.controller.config.condition_type
+            if kind == "gaussian":
+                from .gaussian import gaussian_trajectory
+
+                if not isinstance(brush_mask, torch.Tensor) or brush_mask.ndim != 2:
+                    raise ValueError("brush_mask must be an (H, W) torch.Tensor (it gives the frame size)")
+                H, W = brush_mask.shape
+                region_trajectory = gaussian_trajectory(trajectories, H, W, num_frames)
+                motion_mask = torch.zeros(num_frames, H, W, 1, dtype=torch.bool)
+            else:
+                region_trajectory, motion_mask = conditions.conditions_from_user(
+                    trajectories, brush_mask, num_frames, k,
+                    empty_brush="trajectory_blocks" if kind == "trajectory_only" else empty_brush)
+                if kind == "trajectory_only":
+                    motion_mask = torch.zeros_like(motion_mask)
         for name, t, c in (("region_trajectory", region_trajectory, 2), ("motion_mask", motion_mask, 1)):
             if not isinstance(t, torch.Tensor):
                 raise ValueError(f"{name} must be a torch.Tensor, got {type(t)}")
@@ -211,6 +232,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
         trajectories=None,
         brush_mask: torch.Tensor | None = None,
         k: int = 8,
+        empty_brush: str = "error",
         height: int | None = None,
         width: int | None = None,
         num_frames: int | None = None,
@@ -238,7 +260,10 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             region_trajectory, motion_mask: ready conditions ``T_s`` (L, H, W, 2) and ``M_mot`` (L, H, W, 1)
                 (optionally with a leading batch dim equal to the number of images).
             trajectories, brush_mask, k: user input instead — a list of (P, 2) (x, y) polylines and an (H, W) bool
-                brush; converted with :func:`remoco.conditions.conditions_from_user` (k x k region padding).
+                brush; converted with :func:`remoco.conditions.conditions_from_user` (k x k region padding) or
+                as the controller's ``condition_type`` says (:meth:`prepare_condition`).
+            empty_brush: ``"error"`` (the paper: an empty brush with a drag is an error) or
+                ``"trajectory_blocks"`` (the authors' release: the dragged k x k blocks become the mask).
             height, width: output size in pixels, multiples of 8 (default: the condition's size, else
                 ``unet.config.sample_size * vae_scale_factor``).
             num_frames: L (default: the condition's L, else ``unet.config.num_frames``).
@@ -269,7 +294,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                              f"got {num_frames}")
 
         cond = self.prepare_condition(region_trajectory, motion_mask, trajectories, brush_mask, k, num_frames,
-                                      height, width)
+                                      height, width, empty_brush)
         if isinstance(image, PIL.Image.Image):
             n_images = 1
         else:

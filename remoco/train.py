@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .clips import StepBatchSampler, TrainClips, collate_clips
-from .config import VARIANT_INJECTION, TrainConfig
+from .config import VARIANT_CONDITION, VARIANT_INJECTION, TrainConfig
 from .objective import Denoiser, FrozenEncoders, edm_training_batch, to_pixels
 from .runs import (
     LOG_FIELDS,
@@ -312,7 +312,8 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
             torch.manual_seed(seed_int(cfg.seed, 17))
             controller = ReMoCoController.from_unet(
                 unet, vae_scale_factor=models.vae_scale_factor(comps["vae"]), injection=VARIANT_INJECTION[cfg.variant],
-                sites=cfg.sites, displacement_scale=cfg.displacement_scale, attach=True)
+                sites=cfg.sites, displacement_scale=cfg.displacement_scale, attach=True,
+                condition_type=VARIANT_CONDITION[cfg.variant])
             add_lora(unet, rank=cfg.lora_rank, targets=cfg.lora_targets)
         finally:
             torch.random.set_rng_state(g)

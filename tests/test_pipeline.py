@@ -189,3 +189,23 @@ def test_one_frame_video_is_an_error_not_a_dropped_drag(pipe, cond):
     with pytest.raises(ValueError, match="brush_mask"):
         pipe(_pil(img), trajectories=traj, brush_mask=torch.zeros(H, W, dtype=torch.bool), k=8, num_frames=L,
              generator=_gen(0), **KW)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "trajectory_only", "region"])
+def test_a_drag_becomes_the_input_the_controller_was_trained_on(kind):
+    from remoco import conditions
+    from remoco.gaussian import gaussian_trajectory
+
+    p = pipeline_mod.build_toy_remoco_pipeline(seed=0, condition_type=kind)
+    traj = [torch.tensor([[20.0, 20.0], [40.0, 26.0]])]
+    brush = torch.zeros(H, W, dtype=torch.bool)
+    brush[10:30, 10:30] = True
+    c = p.prepare_condition(trajectories=traj, brush_mask=brush, k=4, num_frames=L)[0]  # (L, 3, H, W)
+    region, mask = conditions.conditions_from_user(traj, brush, L, 4)
+    expected = {"gaussian": gaussian_trajectory(traj, H, W, L), "trajectory_only": region, "region": region}[kind]
+    assert torch.allclose(c[:, :2].permute(0, 2, 3, 1), expected)
+    assert bool(c[:, 2].any()) == (kind == "region")
+    if kind != "region":  # the brush is not read: an empty one is fine
+        p.prepare_condition(trajectories=traj, brush_mask=torch.zeros(H, W, dtype=torch.bool), k=4, num_frames=L)
+    with pytest.raises(ValueError, match="condition_type"):
+        pipeline_mod.build_toy_remoco_pipeline(seed=0, condition_type="dense")
