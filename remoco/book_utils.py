@@ -52,9 +52,12 @@ def _only_raises(stmts) -> bool:
 
 
 def _is_argument_check(node) -> bool:
-    """A statement that only validates arguments: ``if ...: raise``, ``assert``, ``_check_*(...)``."""
+    """A statement that only validates arguments: ``if ...: raise``, ``assert``, ``_check_*(...)``, or an
+    ``if validate:`` block (any condition, no ``else``) whose body holds only such statements."""
     if isinstance(node, ast.If):
-        return _only_raises(node.body) and (not node.orelse or _only_raises(node.orelse))
+        if _only_raises(node.body) and (not node.orelse or _only_raises(node.orelse)):
+            return True
+        return not node.orelse and all(_is_argument_check(st) for st in node.body)
     if isinstance(node, ast.Assert):
         return True
     if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
@@ -101,7 +104,8 @@ def preamble_lines(obj) -> tuple[int, int] | None:
 
     Detected with :mod:`ast` on the function's own source: the docstring, then the consecutive
     statements that only validate arguments (``if ...: raise ...`` whose every arm raises, ``assert``,
-    and calls such as ``_check_*(...)`` / ``validate_*(...)``, assigned or not). The first other
+    calls such as ``_check_*(...)`` / ``validate_*(...)``, assigned or not, and ``if validate:`` blocks of
+    such statements). The first other
     statement (with any comment just above it) starts the part that implements the method. For a
     class, only its docstring counts. ``None`` when there is nothing to fold, or nothing would remain.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_int", "check_flow", "check_visibility", "check_k", "check_selection", "check_r"]
+__all__ = ["check_int", "check_flow", "check_bool_mask", "check_visibility", "check_k", "check_selection", "check_r"]
 
 
 def check_int(name, value, minimum=1):
@@ -27,13 +27,18 @@ def check_flow(flow, name="flow", finite=True):
         raise ValueError(f"{name} contains NaN or inf values")
 
 
+def check_bool_mask(mask, name: str, dims: str) -> None:
+    """``mask`` must be a bool tensor with as many dimensions as ``dims`` names (e.g. ``"(L, H, W)"``)."""
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"{name} must be a bool torch.Tensor of shape {dims}, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise ValueError(f"{name} must have dtype torch.bool, got {mask.dtype}")
+    if mask.ndim != dims.count(",") + 1:
+        raise ValueError(f"{name} must have shape {dims}, got {tuple(mask.shape)}")
+
+
 def check_visibility(visibility, shape=None, name="visibility"):
-    if not isinstance(visibility, torch.Tensor):
-        raise ValueError(f"{name} must be a bool torch.Tensor of shape (L, H, W), got {type(visibility).__name__}")
-    if visibility.dtype != torch.bool:
-        raise ValueError(f"{name} must have dtype torch.bool, got {visibility.dtype}")
-    if visibility.ndim != 3:
-        raise ValueError(f"{name} must have shape (L, H, W), got {tuple(visibility.shape)}")
+    check_bool_mask(visibility, name, "(L, H, W)")
     if shape is not None and tuple(visibility.shape) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(visibility.shape)} but flow implies (L, H, W) = {tuple(shape)}")
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -59,17 +58,7 @@ def train_config_from_args(args: argparse.Namespace):
 
     over: dict = {}
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise FileNotFoundError(f"--config {str(path)!r} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"--config {str(path)!r} must hold a mapping of TrainConfig fields")
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = sorted(set(loaded) - names)
-        if unknown:
-            raise ValueError(f"--config {str(path)!r}: unknown TrainConfig field(s) {unknown}")
-        over.update(loaded)
+        over.update(TrainConfig.fields_from_yaml(args.config))
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")

@@ -39,7 +39,7 @@ import math
 
 import torch
 
-from .checks import check_flow, check_int, check_k, check_r, check_selection, check_visibility
+from .checks import check_bool_mask, check_flow, check_int, check_k, check_r, check_selection, check_visibility
 
 __all__ = [
     "VARIANTS",
@@ -230,13 +230,13 @@ def region_trajectory(
     Returns:
         (L, H, W, 2) tensor of flow's dtype; zero outside the kept pixels.
     """
-    L, H, W, _ = flow.shape
     if validate:
         _check_variant(variant)
         check_flow(flow)
-        check_visibility(visibility, (L, H, W))
-        check_k(k, H, W)
-        check_selection(selection, H, W, k)
+        check_visibility(visibility, flow.shape[:3])
+        check_k(k, flow.shape[1], flow.shape[2])
+        check_selection(selection, flow.shape[1], flow.shape[2], k)
+    L, H, W, _ = flow.shape
     keep = trajectory_support(visibility, selection, k, variant)
     if flow.dtype.itemsize == 4:
         # sparse path (the paper's regime: r_m >= 0.95 drops most regions): start from zeros and
@@ -466,12 +466,7 @@ def user_block(row: int, col: int, k: int, height: int, width: int) -> tuple[int
 
 
 def _check_brush(brush_mask):
-    if not isinstance(brush_mask, torch.Tensor):
-        raise ValueError(f"brush_mask must be an (H, W) bool torch.Tensor, got {type(brush_mask).__name__}")
-    if brush_mask.dtype != torch.bool:
-        raise ValueError(f"brush_mask must have dtype torch.bool, got {brush_mask.dtype}")
-    if brush_mask.ndim != 2:
-        raise ValueError(f"brush_mask must have shape (H, W), got {tuple(brush_mask.shape)}")
+    check_bool_mask(brush_mask, "brush_mask", "(H, W)")
 
 
 def _trajectory_list(trajectories):

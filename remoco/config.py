@@ -242,13 +242,30 @@ class TrainConfig:
         return text
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def check_field_names(cls, d, source: str = "config") -> None:
+        """Raise ``ValueError`` unless ``d`` is a mapping whose keys are all TrainConfig fields."""
         if not isinstance(d, dict):
-            raise ValueError(f"config must be a mapping of field names, got {type(d).__name__}")
+            raise ValueError(f"{source} must be a mapping of field names, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
+            raise ValueError(f"{source}: unknown TrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
+
+    @classmethod
+    def fields_from_yaml(cls, path) -> dict:
+        """The fields a YAML file names (only those: the others keep their defaults), checked by name."""
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config path {str(p)!r} does not exist")
+        d = yaml.safe_load(p.read_text()) or {}
+        cls.check_field_names(d, f"config file {str(p)!r}")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        cls.check_field_names(d)
         d = dict(d)
         if "adam_betas" in d and isinstance(d["adam_betas"], list):
             d["adam_betas"] = tuple(d["adam_betas"])
@@ -256,12 +273,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path) -> "TrainConfig":
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config path {str(p)!r} does not exist")
-        return cls.from_dict(yaml.safe_load(p.read_text()) or {})
+        return cls.from_dict(cls.fields_from_yaml(path))
 
     def replace(self, **changes) -> "TrainConfig":
         d = self.to_dict()

@@ -212,3 +212,25 @@ def test_table_html_formats_escapes_and_checks_rows():
         table_html([{"a": 1}], formats={"b": "d"})
     with pytest.raises(ValueError, match="columns"):
         table_html([(1, 2)])
+
+
+def _validated(x, k, validate=True):
+    """Doc."""
+    if validate:
+        if k < 1:
+            raise ValueError("k")
+        _check_positive(x)
+    y = x * k
+    return y
+
+
+def _check_positive(x):
+    if x <= 0:
+        raise ValueError("x")
+
+
+def test_preamble_folds_an_if_validate_block_of_checks():
+    first, last = book_utils.preamble_lines(_validated)
+    lines, start = inspect.getsourcelines(_validated)
+    folded = "".join(lines[first - start:last - start + 1])
+    assert "if validate:" in folded and "_check_positive(x)" in folded and "y = x * k" not in folded
