@@ -36,6 +36,7 @@ from .drag import (
     prepare_reference_image,
 )
 from .drawing import render_inputs, render_last_frame
+from .runs import atomic_file
 from .video import as_uint8_frames, png_bytes, write_video
 
 __all__ = [
@@ -473,9 +474,8 @@ class DragDemo:
              "num_frames": int(self.num_frames.value), "k": int(self.k.value),
              "message": self.message_text, "message_kind": self.message_kind,
              "video_frames_shape": list(self.last_frames.shape) if self.last_frames is not None else None}
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(d, indent=1))
-        tmp.replace(self.state_file)
+        with atomic_file(self.state_file) as tmp:
+            tmp.write_text(json.dumps(d, indent=1))
 
 
 def _write_video(path, frames, fps):
