@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "train_config_from_args"]
+__all__ = ["main", "build_parser"]
 
 
 def _repo_root() -> Path:
@@ -29,61 +28,19 @@ def _repo_root() -> Path:
 
 # ------------------------------------------------------------------------------------------------- train
 def _add_train(sub) -> None:
-    from .config import PRESETS, STAGES, VARIANTS
+    from .config import add_train_arguments
 
     p = sub.add_parser(
         "train", help="train the toy base or a controller",
         description="Train the toy base (VAE + UNet) or a ReMoCo controller; resumable (run the same command "
                     "again). Precedence: preset < --config file < --set < the named flags below.")
-    p.add_argument("--preset", default=None, choices=tuple(PRESETS), help="default: the file's, else toy-cpu")
-    p.add_argument("--stage", default=None, choices=STAGES, help="default: the file's, else controller")
-    p.add_argument("--variant", default=None, choices=VARIANTS, help="default: the file's, else remoco")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: the file's out_dir, else runs/<stage>-<variant>)")
-    p.add_argument("--config", default=None, help="YAML file of TrainConfig fields; only the fields it names apply")
-    p.add_argument("--base", default=None, help="controller stage: base pipeline folder, hub id or random:SEED")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override any TrainConfig field")
-    p.add_argument("--no-progress", action="store_true")
-
-
-def train_config_from_args(args: argparse.Namespace):
-    """The :class:`~remoco.config.TrainConfig` that ``remoco train`` runs. A field given in ``--config``
-    wins over the preset, ``--set`` over the file, and a named flag (``--variant``, ``--out``...) over
-    both; a flag that is not given changes nothing."""
-    import yaml
-
-    from .config import TrainConfig, preset_config
-
-    over: dict = {}
-    if args.config:
-        over.update(TrainConfig.fields_from_yaml(args.config))
-    for item in args.set:
-        if "=" not in item:
-            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
-        key, val = item.split("=", 1)
-        over[key] = yaml.safe_load(val)
-    named = {"preset": args.preset, "stage": args.stage, "variant": args.variant, "out_dir": args.out,
-             "base": args.base, "max_steps": args.max_steps, "seed": args.seed}
-    over.update({k: v for k, v in named.items() if v is not None})
-    if args.no_progress:
-        over["progress"] = False
-    if os.environ.get("REMOCO_STOP_AFTER"):
-        over["stop_after"] = int(os.environ["REMOCO_STOP_AFTER"])
-    preset = over.pop("preset", "toy-cpu")
-    stage = over.pop("stage", "controller")
-    over.setdefault("out_dir", f"runs/{stage}-{over.get('variant', 'remoco')}")
-    return preset_config(preset, stage, **over)
+    add_train_arguments(p)
 
 
 def _run_train(args) -> int:
-    from .train import train
+    from .train import run_from_args
 
-    res = train(train_config_from_args(args))
-    print(json.dumps({"final_path": res.final_path, "final_loss": res.final_loss, "seconds": res.seconds,
-                      "interrupted": res.interrupted, "peak_rss_mb": res.peak_rss_mb}, indent=2, default=str))
-    return 0
+    return run_from_args(args)
 
 
 # ------------------------------------------------------------------------------------------------- ship

@@ -32,6 +32,8 @@ __all__ = [
     "TrainConfig",
     "preset_config",
     "paper_k",
+    "add_train_arguments",
+    "config_from_args",
     "recipe_table",
 ]
 
@@ -378,3 +380,47 @@ def recipe_table(stage: str = "controller") -> list[dict]:
         rows.append({"setting": k, "paper": pv, "toy": tv,
                      "why": "" if pv == tv else TOY_CHANGES.get(k, "")})
     return rows
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def add_train_arguments(parser) -> None:
+    """The options of ``remoco train`` / ``python -m remoco.train`` on an ``argparse`` parser."""
+    parser.add_argument("--preset", default=None, choices=tuple(PRESETS), help="default: the file's, else toy-cpu")
+    parser.add_argument("--stage", default=None, choices=STAGES, help="default: the file's, else controller")
+    parser.add_argument("--variant", default=None, choices=VARIANTS, help="default: the file's, else remoco")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: the file's out_dir, else runs/<stage>-<variant>)")
+    parser.add_argument("--config", default=None,
+                        help="YAML file of TrainConfig fields; only the fields it names apply")
+    parser.add_argument("--base", default=None, help="controller stage: base pipeline folder, hub id or random:SEED")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override any TrainConfig field")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def config_from_args(args) -> TrainConfig:
+    """The :class:`TrainConfig` that ``remoco train`` runs (arguments of :func:`add_train_arguments`). A field
+    given in ``--config`` wins over the preset, ``--set`` over the file, and a named flag (``--variant``,
+    ``--out``...) over both; a flag that is not given changes nothing."""
+    import yaml
+
+    over: dict = {}
+    if args.config:
+        over.update(TrainConfig.fields_from_yaml(args.config))
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        key, val = item.split("=", 1)
+        over[key] = yaml.safe_load(val)
+    named = {"preset": args.preset, "stage": args.stage, "variant": args.variant, "out_dir": args.out,
+             "base": args.base, "max_steps": args.max_steps, "seed": args.seed}
+    over.update({k: v for k, v in named.items() if v is not None})
+    if args.no_progress:
+        over["progress"] = False
+    if os.environ.get("REMOCO_STOP_AFTER"):
+        over["stop_after"] = int(os.environ["REMOCO_STOP_AFTER"])
+    preset = over.pop("preset", "toy-cpu")
+    stage = over.pop("stage", "controller")
+    over.setdefault("out_dir", f"runs/{stage}-{over.get('variant', 'remoco')}")
+    return preset_config(preset, stage, **over)

@@ -18,7 +18,7 @@ clip order from :class:`remoco.clips.StepBatchSampler`; a run killed at any mome
 same command resumes from its last checkpoint (``accelerator.save_state``, written atomically) and ends with
 bit-identical weights.
 
-Command line (a thin entry to ``remoco train``, :mod:`remoco.cli`)::
+Command line (``python -m remoco.train ARGS`` is ``remoco train ARGS``, :mod:`remoco.cli`)::
 
     python -m remoco.train --preset toy-cpu --stage base --out runs/base
     python -m remoco.train --preset toy-cpu --stage controller --out runs/remoco [--variant gaussian]
@@ -27,6 +27,7 @@ Command line (a thin entry to ``remoco train``, :mod:`remoco.cli`)::
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -39,7 +40,7 @@ import torch
 from torch import nn
 
 from .clips import StepBatchSampler, TrainClips, collate_clips
-from .config import VARIANT_CONDITION, VARIANT_INJECTION, TrainConfig
+from .config import VARIANT_CONDITION, VARIANT_INJECTION, TrainConfig, add_train_arguments, config_from_args
 from .objective import Denoiser, FrozenEncoders, edm_training_batch, to_pixels
 from .runs import (
     LOG_FIELDS,
@@ -65,6 +66,8 @@ __all__ = [
     "load_base_components",
     "lr_at",
     "run_loop",
+    "run_from_args",
+    "main",
 ]
 
 
@@ -421,7 +424,24 @@ def train(config: TrainConfig) -> TrainResult:
     return result
 
 
-if __name__ == "__main__":  # ``python -m remoco.train ...`` = ``remoco train ...``
-    from .cli import main
+def run_from_args(args) -> int:
+    """Train the :func:`remoco.config.config_from_args` config and print the result as JSON."""
+    res = train(config_from_args(args))
+    print(json.dumps({"final_path": res.final_path, "final_loss": res.final_loss, "seconds": res.seconds,
+                      "interrupted": res.interrupted, "peak_rss_mb": res.peak_rss_mb}, indent=2, default=str))
+    return 0
 
-    sys.exit(main(["train", *sys.argv[1:]]))
+
+def main(argv=None) -> int:
+    """``python -m remoco.train ARGS``: the same as ``remoco train ARGS``."""
+    parser = argparse.ArgumentParser(prog="python -m remoco.train", description="Train a toy model or a controller.")
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

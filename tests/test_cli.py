@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from remoco import cli
+from remoco import cli, config
 
 
 @pytest.mark.parametrize("command", ["train", "ship", "conditions", "demo"])
@@ -29,13 +29,13 @@ def _args(*argv):
 def test_config_file_values_win_over_defaults_and_flags_win_over_the_file(tmp_path):
     f = tmp_path / "run.yaml"
     f.write_text("variant: gaussian\nout_dir: runs/from-file\nlr: 0.0003\nstage: unet\n")
-    cfg = cli.train_config_from_args(_args("--config", str(f)))
+    cfg = config.config_from_args(_args("--config", str(f)))
     assert (cfg.variant, cfg.out_dir, cfg.lr, cfg.stage) == ("gaussian", "runs/from-file", 3e-4, "unet")
-    cfg = cli.train_config_from_args(_args("--config", str(f), "--variant", "sum", "--out", "runs/x",
+    cfg = config.config_from_args(_args("--config", str(f), "--variant", "sum", "--out", "runs/x",
                                            "--set", "lr=0.01"))
     assert (cfg.variant, cfg.out_dir, cfg.lr) == ("sum", "runs/x", 0.01)
     # no file, no flag: the preset and the default folder name
-    cfg = cli.train_config_from_args(_args())
+    cfg = config.config_from_args(_args())
     assert (cfg.variant, cfg.out_dir, cfg.stage) == ("remoco", "runs/controller-remoco", "controller")
 
 
@@ -43,11 +43,11 @@ def test_config_file_errors_name_the_problem(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("learning_rate: 0.1\n")
     with pytest.raises(ValueError, match="learning_rate"):
-        cli.train_config_from_args(_args("--config", str(f)))
+        config.config_from_args(_args("--config", str(f)))
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
-        cli.train_config_from_args(_args("--config", str(tmp_path / "missing.yaml")))
+        config.config_from_args(_args("--config", str(tmp_path / "missing.yaml")))
     with pytest.raises(ValueError, match="--set"):
-        cli.train_config_from_args(_args("--set", "lr"))
+        config.config_from_args(_args("--set", "lr"))
     r = subprocess.run([sys.executable, "-m", "remoco.cli", "train", "--config", str(f)], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "learning_rate" in r.stderr and "Traceback" not in r.stderr
