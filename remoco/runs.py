@@ -62,8 +62,10 @@ def atomic_file(path):
 
 
 def publish_dir(tmp, final) -> Path:
-    """Rename the complete folder ``tmp`` to ``final``. An existing ``final`` is first renamed aside and
-    deleted after the swap, so at every moment ``final`` is either the old folder or the new one."""
+    """Rename the complete folder ``tmp`` to ``final``. An existing ``final`` is first renamed aside (a hidden
+    name) and deleted after the swap: ``final`` is never a half-written folder — a kill leaves the old
+    folder, the new one, or (between the two renames) neither under that name, which a resumed run treats as
+    a missing checkpoint."""
     tmp, final = Path(tmp), Path(final)
     if final.exists():
         old = final.with_name(f"{TMP_PREFIX}old-{final.name}")
