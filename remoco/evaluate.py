@@ -147,6 +147,24 @@ def object_trajectory(clip) -> tuple[np.ndarray, torch.Tensor]:
     return path, torch.from_numpy((owner == lab) & obj)
 
 
+def _sample(pipe, clip, seed: int, num_inference_steps: int, motion_bucket_id: int, condition: dict) -> np.ndarray:
+    """One video (L, H, W, 3) uint8 from ``clip``'s first frame at its size and length; ``condition`` (pipeline
+    keyword arguments) goes to a :class:`~remoco.pipeline.ReMoCoPipeline` only, a plain SVD pipeline gets the
+    image alone."""
+    import PIL.Image
+
+    from .pipeline import ReMoCoPipeline
+
+    L, H, W = clip.video.shape[:3]
+    kw = dict(height=H, width=W, num_frames=L, num_inference_steps=num_inference_steps, output_type="np",
+              generator=torch.Generator().manual_seed(seed), motion_bucket_id=motion_bucket_id)
+    if isinstance(pipe, ReMoCoPipeline):
+        kw.update(condition)
+    # a PIL reference image: SVD's own pipeline resizes only PIL images for its CLIP tower
+    frames = pipe(PIL.Image.fromarray(clip.video[0].numpy()), **kw).frames[0]
+    return _video_uint8(frames, "frames")
+
+
 def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345, kind: str = "object",
                          num_inference_steps: int = 15, num_frames: int = 8, size: int = 64,
                          k: int = 8, tracker: str = "flow", motion_bucket_id: int = 127) -> dict:
@@ -156,10 +174,8 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
     drawn trajectory. ``"data"`` is the real clip (the tracker's error floor). Test clips use seeds
     ``seed + i`` — disjoint from the training clips' seeds. Returns ``{name: [distance per clip]}`` and
     ``"videos"`` ``{name: [(L, H, W, 3) uint8]}``, ``"trajectories"``."""
-    import PIL.Image
 
     from . import data
-    from .pipeline import ReMoCoPipeline
 
     out = {name: [] for name in ["data", *pipelines]}
     videos = {name: [] for name in out}
@@ -172,14 +188,8 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
         out["data"].append(d)
         videos["data"].append(clip.video.numpy())
         for name, pipe in pipelines.items():
-            g = torch.Generator().manual_seed(seed + 1000 + i)
-            kw = dict(height=size, width=size, num_frames=num_frames, num_inference_steps=num_inference_steps,
-                      generator=g, output_type="np", motion_bucket_id=motion_bucket_id)
-            if isinstance(pipe, ReMoCoPipeline):
-                kw.update(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k)
-            # a PIL reference image: SVD's own pipeline resizes only PIL images for its CLIP tower
-            frames = pipe(PIL.Image.fromarray(clip.video[0].numpy()), **kw).frames[0]
-            v = _video_uint8(frames, "frames")
+            cond = dict(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k)
+            v = _sample(pipe, clip, seed + 1000 + i, num_inference_steps, motion_bucket_id, cond)
             out[name].append(trajectory_distance(v, traj, tracker=tracker)[0])
             videos[name].append(v)
     out["videos"] = videos
@@ -212,10 +222,8 @@ def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, nu
     condition (SVD sampling, ``motion_bucket_id`` as given). The paper's Sec. 4.2 compares average flow
     magnitudes the same way (4.95 for the Gaussian baseline vs 8.95 for ReMoCo). Returns ``{name: [px per
     clip]}`` and ``"ratio"`` ``{name: mean(generated) / mean(data)}``."""
-    import PIL.Image
 
     from . import data
-    from .pipeline import ReMoCoPipeline
 
     out: dict = {name: [] for name in ["data", *pipelines]}
     for i in range(num_clips):
@@ -223,14 +231,11 @@ def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, nu
         _, brush = object_trajectory(clip)
         out["data"].append(object_displacement(clip.video, brush))
         for name, pipe in pipelines.items():
-            kw = dict(height=size, width=size, num_frames=num_frames, num_inference_steps=num_inference_steps,
-                      generator=torch.Generator().manual_seed(seed + 1000 + i), output_type="np",
-                      motion_bucket_id=motion_bucket_id)
-            if isinstance(pipe, ReMoCoPipeline):  # no motion condition: the base's own motion
-                kw.update(region_trajectory=torch.zeros(num_frames, size, size, 2),
-                          motion_mask=torch.zeros(num_frames, size, size, 1, dtype=torch.bool))
-            frames = pipe(PIL.Image.fromarray(clip.video[0].numpy()), **kw).frames[0]
-            out[name].append(object_displacement(_video_uint8(frames, "frames"), brush))
+            # no motion condition: the base's own motion
+            cond = dict(region_trajectory=torch.zeros(num_frames, size, size, 2),
+                        motion_mask=torch.zeros(num_frames, size, size, 1, dtype=torch.bool))
+            v = _sample(pipe, clip, seed + 1000 + i, num_inference_steps, motion_bucket_id, cond)
+            out[name].append(object_displacement(v, brush))
     real = float(np.mean(out["data"]))
     out["ratio"] = {name: float(np.mean(out[name])) / real for name in pipelines}
     return out

@@ -92,7 +92,7 @@ def motion_bucket_from_flow(flow: torch.Tensor, scale: float = 40.0) -> float:
 
 
 def edm_training_batch(cfg: TrainConfig, stage: str, frozen: FrozenEncoders, batch: dict, gen: torch.Generator,
-               scaling_factor: float) -> dict:
+                       scaling_factor: float) -> dict:
     """The inputs of one EDM training step (Eq. 1-3) with SVD's conditioning, all drawn from ``gen``:
     z0 from the VAE posterior, sigma ~ log-normal(p_mean, p_std), conditioning augmentation
     exp(N(cond_aug_mean, cond_aug_std)) on the reference frame, joint condition dropout, and (controller
@@ -136,8 +136,8 @@ def motion_condition(cfg: TrainConfig, flow: torch.Tensor, visibility: torch.Ten
                      generator: torch.Generator) -> torch.Tensor:
     """The controller input (L, 3, H, W) of one training clip for ``cfg.variant`` (Sec. 3.2-3.3).
 
-    ``remoco`` / ``concat`` / ``sum``: ``T_s`` (Eq. 5-7, ``r_m ~ U[r_min, 1]``) and ``M_mot`` via
-    :func:`remoco.conditions.training_conditions`; ``traj_only``: ``T_s`` and a zero mask channel;
+    ``remoco`` / ``concat`` / ``sum``: ``T_s`` (Eq. 5-7, ``r_m ~ U[r_min, r_max]``, the paper's r_max = 1)
+    and ``M_mot`` via :func:`remoco.conditions.training_conditions`; ``traj_only``: ``T_s`` and a zero mask channel;
     ``gaussian``: the Gaussian-filtered flow at the centres of the same kind of sampled regions
     (:func:`remoco.gaussian.gaussian_trajectory_from_flow`) and a zero mask channel (DragNUWA-style, the
     trajectory is the sole signal). Displacements are divided by ``cfg.displacement_scale``."""

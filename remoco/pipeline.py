@@ -186,10 +186,10 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                 raise ValueError("num_frames is needed to build conditions from trajectories")
             kind = self.controller.config.condition_type
             if kind == "gaussian":
+                from .checks import check_bool_mask
                 from .gaussian import gaussian_trajectory
 
-                if not isinstance(brush_mask, torch.Tensor) or brush_mask.ndim != 2:
-                    raise ValueError("brush_mask must be an (H, W) torch.Tensor (it gives the frame size)")
+                check_bool_mask(brush_mask, "brush_mask", "(H, W)")  # it gives the frame size
                 H, W = brush_mask.shape
                 region_trajectory = gaussian_trajectory(trajectories, H, W, num_frames)
                 motion_mask = torch.zeros(num_frames, H, W, 1, dtype=torch.bool)
