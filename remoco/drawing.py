@@ -33,7 +33,6 @@ def plot_loss_curves(logs: dict, ax=None, smooth: int = 25, title: str | None = 
     ``smooth`` steps); log-scale y. Returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
 
-
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
     for label, path in logs.items():
