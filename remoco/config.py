@@ -84,6 +84,8 @@ class TrainConfig:
     lora_rank: int = 32
     lora_targets: str = "attention"    # attention (paper) | all_linear (release)
     sites: str = "paper"               # paper | release (remoco.controller)
+    unet_lr: float = 0.0               # controller stage: 0 = base UNet frozen (paper); > 0 = departure:
+                                       # the toy UNet's own weights train too, at this lr
     # ---- optimisation
     batch_size: int = 8                # clips per process per micro-batch
     grad_accum: int = 1
@@ -168,6 +170,7 @@ class TrainConfig:
             fail("k", f"a divisor of height={self.height} and width={self.width}")
         num("r_min", 0.0, 1.0)
         num("r_max", 0.0, 1.0)
+        num("unet_lr", 0.0, 1.0)
         if self.r_max < self.r_min:
             fail("r_max", f">= r_min={self.r_min}")
         if self.motion_bucket not in ("fixed", "flow"):

@@ -591,15 +591,46 @@ def load_lora(path, unet) -> bool:
     return True
 
 
-def save_controller(path, controller: ReMoCoController, unet=None) -> Path:
+def save_controller(path, controller: ReMoCoController, unet=None, unet_weights: bool = False) -> Path:
     """Save only the controller (``controller/``: config.json + safetensors) and, if ``unet`` carries LoRA,
-    the LoRA weights (:func:`save_lora`: ``lora.safetensors`` + ``lora_config.json``) into the folder ``path``."""
+    the LoRA weights (:func:`save_lora`: ``lora.safetensors`` + ``lora_config.json``) into the folder ``path``.
+    ``unet_weights=True`` also writes the UNet's own (non-LoRA) weights to ``unet_weights.safetensors``: a
+    controller trained together with its UNet (``TrainConfig.unet_lr > 0``, a departure from the paper)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     controller.save_pretrained(path / "controller", safe_serialization=True)
     if unet is not None:
         save_lora(path, unet)
+        if unet_weights:
+            sd = {n: p.detach().contiguous().cpu() for n, p in unet.state_dict().items() if "lora_" not in n}
+            save_file(sd, str(path / UNET_WEIGHTS))
     return path
+
+
+UNET_WEIGHTS = "unet_weights.safetensors"
+
+
+def load_unet_weights(path, unet) -> bool:
+    """Load the UNet weights a jointly trained controller saved (:func:`save_controller` with
+    ``unet_weights=True``) into ``unet`` in place; False when the folder ``path`` has none. Names or shapes
+    that do not fit the UNet raise ``ValueError``."""
+    from safetensors.torch import load_file
+
+    f = Path(path) / UNET_WEIGHTS
+    if not f.is_file():
+        return False
+    sd = load_file(str(f))
+    own = {n: p for n, p in unet.state_dict().items() if "lora_" not in n}
+    wrong = sorted(set(sd) ^ set(own)) + sorted(n for n in sd if n in own and sd[n].shape != own[n].shape)
+    if wrong:
+        raise ValueError(f"{f} does not fit this UNet: {len(wrong)} missing, unexpected or mis-shaped weights, "
+                         f"e.g. {wrong[:3]}")
+    with torch.no_grad():
+        for n, p in own.items():
+            p.copy_(sd[n].to(p.device, p.dtype))
+    return True
 
 
 def load_controller(path, unet=None, attach: bool = True) -> ReMoCoController:
@@ -611,6 +642,7 @@ def load_controller(path, unet=None, attach: bool = True) -> ReMoCoController:
     controller = ReMoCoController.from_pretrained(path / "controller")
     if unet is not None:
         match_device_dtype(controller, next(unet.parameters()))
+        load_unet_weights(path, unet)
         load_lora(path, unet)
         if attach:
             controller.attach(unet)

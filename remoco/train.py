@@ -139,6 +139,7 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
     log_path = stage_dir / "log.csv"
     if accelerator.is_main_process:
         clean_tmp(ckpt_root)
+    flat_params = [p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params
     optimizer = torch.optim.AdamW(params, lr=base_lr, betas=cfg.adam_betas, eps=cfg.adam_eps,
                                   weight_decay=cfg.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -178,7 +179,7 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
     for step in range(start, total_steps):
         lr = lr_at(cfg, step, total_steps, base_lr)
         for g in optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         losses = []
         for micro in range(accum):
             batch = next(it)
@@ -188,7 +189,7 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
                     loss = loss_fn(model, batch, gen)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm:
-                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                    accelerator.clip_grad_norm_(flat_params, cfg.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             losses.append(loss.detach().float())
@@ -324,6 +325,12 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
         controller.train()
         params = [p for p in controller.parameters() if p.requires_grad] + \
                  [p for p in unet.parameters() if p.requires_grad]
+        if cfg.unet_lr > 0:  # departure from the paper: the base UNet's own weights train too
+            base_params = [p for n, p in unet.named_parameters() if "lora_" not in n]
+            for p in base_params:
+                p.requires_grad_(True)
+            params = [{"params": params, "lr_scale": 1.0},
+                      {"params": base_params, "lr_scale": cfg.unet_lr / cfg.lr}]
     frozen = FrozenEncoders(comps["vae"], comps["image_encoder"], comps["feature_extractor"], acc.device,
                      cfg.cache_latents)
     sf = float(comps["vae"].config.scaling_factor)
@@ -358,7 +365,7 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
 
             mod.controller.eval()
             with atomic_dir(final) as tmp:
-                save_controller(tmp, mod.controller, mod.unet)
+                save_controller(tmp, mod.controller, mod.unet, unet_weights=cfg.unet_lr > 0)
                 write_json(tmp / "provenance.json", prov)
     acc.wait_for_everyone()
     return final, res
