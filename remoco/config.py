@@ -233,9 +233,15 @@ class TrainConfig:
         d["adam_betas"] = list(self.adam_betas)
         return d
 
-    def fingerprint(self) -> str:
-        """Hash of the fields that determine the trained weights (not out_dir / stop_after / progress)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in self._RUNTIME}
+    def fingerprint(self, stage: str | None = None) -> str:
+        """Hash of the fields that determine the trained weights (not out_dir / stop_after / progress).
+
+        With ``stage`` ("vae", "unet", "controller") only the fields that stage reads count, so that a change
+        to the controller's settings does not invalidate a finished base (and a UNet setting not the VAE)."""
+        if stage is not None and stage not in _STAGE_IGNORES:
+            raise ValueError(f"stage must be one of {sorted(_STAGE_IGNORES)} or None, got {stage!r}")
+        skip = set(self._RUNTIME) | (_STAGE_IGNORES[stage] if stage else set())
+        d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def to_yaml(self, path=None) -> str:
@@ -295,9 +301,9 @@ PRESETS: dict[str, dict] = {
     "toy-cpu": dict(
         num_clips=1024, num_frames=8, height=64, width=64, k=8, r_min=0.95,
         displacement_scale=8.0, base=str(SHIPPED_DIR / "toy-base"), lora_rank=8,
-        batch_size=4, grad_accum=1, max_steps=1200, lr=2e-4, lr_schedule="cosine", warmup_steps=50,
-        mixed_precision="no", p_mean=0.7, p_std=1.6, cond_dropout=0.1, fps=7, motion_bucket_id=127,
-        vae_steps=1000, vae_batch_size=2, vae_crop=32, vae_lr=1e-3, vae_kl_weight=1e-6,
+        batch_size=4, grad_accum=1, max_steps=2400, lr=2e-4, lr_schedule="cosine", warmup_steps=50,
+        mixed_precision="no", p_mean=1.5, p_std=1.6, cond_dropout=0.1, fps=7, motion_bucket_id=127,
+        motion_bucket="flow", vae_steps=1000, vae_batch_size=2, vae_crop=32, vae_lr=1e-3, vae_kl_weight=1e-6,
         vae_sample_posterior=False,
         checkpoint_every=100, flow_source="gt",
     ),
@@ -323,6 +329,20 @@ def paper_k(height: int, width: int, paper_k_value: int = 8, paper_height: int =
     while height % k or width % k:
         k -= 1
     return k
+
+
+#: Fields that only the controller stage reads.
+_CONTROLLER_FIELDS = frozenset({"variant", "k", "r_min", "r_max", "condition_variant", "motion_threshold",
+                                "displacement_scale", "base", "lora_rank", "lora_targets", "sites", "unet_lr"})
+#: Fields the UNet and controller stages read but the VAE stage does not.
+_DENOISER_FIELDS = frozenset({"max_steps", "lr", "batch_size", "grad_accum", "p_mean", "p_std", "cond_aug_mean",
+                              "cond_aug_std", "cond_dropout", "fps", "motion_bucket_id", "motion_bucket",
+                              "motion_bucket_scale", "cache_latents"})
+#: ``TrainConfig.fingerprint(stage)``: the fields each stage ignores (the VAE/UNet fields stay in the
+#: controller's fingerprint: they name the base it was trained on only through ``base``, but cost nothing).
+_STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "preset"},
+                  "unet": _CONTROLLER_FIELDS | {"stage", "preset"},
+                  "controller": frozenset({"stage", "preset"})}
 
 
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:

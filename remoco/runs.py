@@ -146,7 +146,7 @@ def provenance(config, **extra) -> dict:
     (written beside every checkpoint as JSON)."""
     return {
         "config": config.to_dict(),
-        "fingerprint": config.fingerprint(),
+        "fingerprint": config.fingerprint(extra.get("stage")),
         "seed": config.seed,
         "data_seed": config.data_seed,
         "git": _git_info(),
@@ -252,8 +252,8 @@ def is_finished(final: Path, cfg, stage: str) -> bool:
     if not prov_path.is_file():
         return False
     fp = json.loads(prov_path.read_text()).get("fingerprint")
-    if fp != cfg.fingerprint():
+    if fp != cfg.fingerprint(stage):
         raise ValueError(
             f"out_dir={str(cfg.out_dir)!r} holds a finished {stage} model of a different config (fingerprint "
-            f"{fp} != {cfg.fingerprint()}): use another out_dir or the same config")
+            f"{fp} != {cfg.fingerprint(stage)}): use another out_dir or the same config")
     return True

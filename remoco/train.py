@@ -148,10 +148,10 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
     if ckpts:
         step0, path = ckpts[-1]
         state = json.loads((path / "train_state.json").read_text())
-        if state.get("fingerprint") != cfg.fingerprint():
+        if state.get("fingerprint") != cfg.fingerprint(stage):
             raise ValueError(
                 f"out_dir={str(cfg.out_dir)!r} holds a {stage} run with a different config (fingerprint "
-                f"{state.get('fingerprint')} != {cfg.fingerprint()}): use another out_dir or the same config")
+                f"{state.get('fingerprint')} != {cfg.fingerprint(stage)}): use another out_dir or the same config")
         accelerator.load_state(str(path))
         start, elapsed = int(state["global_step"]), float(state["seconds"])
         if accelerator.is_main_process:
@@ -207,7 +207,7 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
         bar.update(1)
         bar.set_postfix(loss=f"{loss_v:.4f}")
         if gstep % cfg.checkpoint_every == 0 or gstep == total_steps:
-            state = {"global_step": gstep, "seconds": secs, "fingerprint": cfg.fingerprint(), "stage": stage,
+            state = {"global_step": gstep, "seconds": secs, "fingerprint": cfg.fingerprint(stage), "stage": stage,
                      "loss": loss_v}
             save_checkpoint(accelerator, ckpt_root, gstep, state,
                             provenance(cfg, stage=stage, global_step=gstep,

@@ -72,3 +72,18 @@ def test_paper_k_keeps_the_region_to_frame_ratio():
     assert T.paper_k(72, 72) == 2  # round(1.8) = 2 divides 72
     with pytest.raises(ValueError, match="height"):
         T.paper_k(0, 64)
+
+
+def test_stage_fingerprint_ignores_later_stages():
+    c = T.preset_config("toy-cpu", "base")
+    # a controller setting does not touch the base's stages; a UNet setting does not touch the VAE
+    for stage in ("vae", "unet"):
+        assert c.replace(k=2, r_min=0.5, unet_lr=1e-4).fingerprint(stage) == c.fingerprint(stage)
+    assert c.replace(p_mean=1.5).fingerprint("vae") == c.fingerprint("vae")
+    assert c.replace(p_mean=1.5).fingerprint("unet") != c.fingerprint("unet")
+    assert c.replace(vae_lr=5e-4).fingerprint("vae") != c.fingerprint("vae")
+    # the controller's fingerprint sees everything but the stage name
+    assert c.replace(k=2).fingerprint("controller") != c.fingerprint("controller")
+    assert c.replace(stage="unet").fingerprint("unet") == c.fingerprint("unet")
+    with pytest.raises(ValueError, match="stage"):
+        c.fingerprint("base")
