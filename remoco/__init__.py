@@ -21,6 +21,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``train``          the training loop and stages (``accelerate``)
 ``shipped``        the shipped toy checkpoints: ship and load
 ``evaluate``       tracking, distance to the drawn path, condition ablation
+``metrics``        the paper's metrics (MD-Vid, MD-Img, Frame Consis., FID, FVD, flow magnitude), labelled
 ``drawing``        figures: loss curves, trajectories over frames, conditions
 ``drag``           drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
 ``bench``          bench examples (image, brush, trajectories) on disk

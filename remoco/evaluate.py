@@ -19,6 +19,7 @@ from .video import as_uint8_frames
 
 __all__ = [
     "track_points",
+    "track_start_point",
     "trajectory_distance",
     "object_trajectory",
     "trajectory_following",
@@ -76,20 +77,54 @@ def track_points(video, points, upscale: int = 4, win: int = 21, levels: int = 3
     return tracks, ok
 
 
+def track_start_point(video, start, tracker: str = "flow", radius: int = 2, upscale: int = 4,
+                      checkpoint=None) -> np.ndarray:
+    """Where the frame-1 point ``start`` (x, y) goes in every frame of ``video`` (L, H, W, 3): the median
+    motion of the (2 radius + 1)^2 pixels around it, followed by ``tracker``:
+
+    * ``"flow"`` — dense OpenCV DIS optical flow from frame 1 (:func:`remoco.flow.estimate_flow`). Robust on
+      the flat, texture-poor objects of the synthetic clips.
+    * ``"lk"`` — pyramidal Lucas-Kanade (:func:`track_points`) of the grid of points. Fails inside
+      textureless regions (aperture problem).
+    * ``"cotracker"`` — CoTracker's dense tracks (``estimate_flow(backend="cotracker")``, the paper's MD-Vid
+      tracker), with the user's weights file ``checkpoint``.
+
+    Returns the track (L, 2) (x, y), ``track[0] == start``."""
+    from .flow import estimate_flow
+
+    v = _video_uint8(video)
+    L, H, W, _ = v.shape
+    if L < 2:
+        raise ValueError("video must have at least 2 frames")
+    if tracker not in ("flow", "lk", "cotracker"):
+        raise ValueError(f"tracker must be 'flow', 'lk' or 'cotracker', got {tracker!r}")
+    if int(radius) != radius or radius < 0:
+        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
+    start = np.asarray(start, np.float64).reshape(-1)
+    if start.shape != (2,) or not (-0.5 <= start[0] < W - 0.5 and -0.5 <= start[1] < H - 0.5):
+        raise ValueError(f"start must be one (x, y) point inside the {W}x{H} video, got {start.tolist()}")
+    if tracker == "lk":
+        d = np.arange(-radius, radius + 1, dtype=np.float64)
+        grid = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2) + start
+        tracks, _ = track_points(v, grid, upscale=upscale)
+        return start + np.median(tracks - grid[None], axis=1)
+    backend = None if tracker == "flow" else "cotracker"
+    flow, _ = estimate_flow(torch.from_numpy(v), backend=backend, checkpoint=checkpoint)
+    x, y = int(round(start[0])), int(round(start[1]))  # inside the frame: checked above
+    patch = flow[:, max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
+    return start + np.median(patch.reshape(L, -1, 2).double().numpy(), axis=1)
+
+
 def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 2,
                         upscale: int = 4) -> tuple[float, np.ndarray]:
     """Mean distance (pixels) between where the drawn trajectory's start point goes in ``video`` and the
-    drawn trajectory — our stand-in for MD-Vid (the paper tracks with CoTracker).
+    drawn trajectory — our stand-in for MD-Vid (the paper tracks with CoTracker; see also
+    :func:`remoco.metrics.md_vid` for a per-frame trajectory).
 
     The drawn polyline (P, 2) is resampled to L positions equally spaced in arc length
     (:func:`remoco.conditions.resample_polyline`, the rule the conditions use). The start point is followed
-    through the video by ``tracker``:
-
-    * ``"flow"`` (default) — dense OpenCV DIS optical flow from frame 1 (:func:`remoco.flow.estimate_flow`),
-      the median displacement over the (2 radius + 1)^2 pixels around the start point. Robust on the flat,
-      texture-poor objects of the synthetic clips.
-    * ``"lk"`` — pyramidal Lucas-Kanade (:func:`track_points`) of the same grid of points, median motion.
-      Fails inside textureless regions (aperture problem).
+    through the video by :func:`track_start_point` with ``tracker`` ``"flow"`` (default, dense OpenCV DIS
+    flow) or ``"lk"`` (pyramidal Lucas-Kanade).
 
     The distance is averaged over frames 2..L. Returns ``(distance, track (L, 2))``."""
     from .conditions import resample_polyline
@@ -100,26 +135,13 @@ def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 
         raise ValueError("video must have at least 2 frames")
     if tracker not in ("flow", "lk"):
         raise ValueError(f"tracker must be 'flow' or 'lk', got {tracker!r}")
-    if int(radius) != radius or radius < 0:
-        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
     traj = torch.as_tensor(np.asarray(trajectory, np.float32) if not torch.is_tensor(trajectory) else trajectory,
                            dtype=torch.float32)
     target = resample_polyline(traj, L).double().numpy()
     x0, y0 = target[0]
     if not (-0.5 <= x0 < W - 0.5 and -0.5 <= y0 < H - 0.5):
         raise ValueError(f"trajectory must start inside the {W}x{H} video, got start (x, y) = ({x0:.2f}, {y0:.2f})")
-    if tracker == "lk":
-        d = np.arange(-radius, radius + 1, dtype=np.float64)
-        grid = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2) + target[0]
-        tracks, _ = track_points(v, grid, upscale=upscale)
-        track = target[0] + np.median(tracks - grid[None], axis=1)
-    else:
-        from .flow import estimate_flow
-
-        flow, _ = estimate_flow(torch.from_numpy(v))
-        x, y = int(round(x0)), int(round(y0))  # inside the frame: checked above
-        patch = flow[:, max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
-        track = target[0] + np.median(patch.reshape(L, -1, 2).double().numpy(), axis=1)
+    track = track_start_point(v, target[0], tracker=tracker, radius=radius, upscale=upscale)
     dist = np.linalg.norm(track[1:] - target[1:], axis=-1).mean()
     return float(dist), track
 
