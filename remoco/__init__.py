@@ -25,6 +25,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``drawing``        figures: loss curves, trajectories over frames, conditions
 ``drag``           drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
 ``bench``          bench examples (image, brush, trajectories) on disk
+``benchset``       bench sets: the toy ReMoCo-Bench, DragBench / MC-Bench converters (Sec. 4.1, App. A)
 ``widgets``        the ipywidgets drag demo
 ``cli``            the ``remoco`` command line
 ``book_utils``     how chapters show library source, videos and tables

@@ -137,11 +137,13 @@ def dumps_bench_json(d: dict) -> str:
     return re.sub(rf"\[\s*({num}),\s*({num})\s*\]", r"[\1, \2]", text) + "\n"
 
 
-def save_bench_example(example: BenchExample, folder, stem: str = "example") -> Path:
-    """Write ``<stem>.json``, ``<stem>_image.png`` and ``<stem>_mask.png`` into ``folder``; return the JSON path."""
+def save_bench_example(example: BenchExample, folder, stem: str = "example", image_name: str | None = None,
+                       mask_name: str | None = None) -> Path:
+    """Write ``<stem>.json`` and the two PNGs (``image_name`` / ``mask_name``, by default ``<stem>_image.png`` and
+    ``<stem>_mask.png``) into ``folder``; return the JSON path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    d = bench_json(example, f"{stem}_image.png", f"{stem}_mask.png")
+    d = bench_json(example, image_name or f"{stem}_image.png", mask_name or f"{stem}_mask.png")
     (folder / d["image"]).write_bytes(png_bytes(np.asarray(example.image, dtype=np.uint8)))
     (folder / d["brush_mask"]).write_bytes(png_bytes(np.asarray(example.brush_mask, dtype=np.uint8) * 255))
     path = folder / f"{stem}.json"

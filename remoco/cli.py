@@ -7,6 +7,8 @@
     remoco conditions --video clip.mp4 --out cond.safetensors --preview cond.png      # Sec. 3.2 (training)
     remoco conditions --example data/demo/example.json --out cond.safetensors          # Sec. 3.4 (a drag)
     remoco demo       [--port 8888]                     # the drag demo in JupyterLab
+    remoco bench toy  --set fine --n 100 --seed 0 --out data/bench/fine     # the toy ReMoCo-Bench (Sec. 4.1)
+    remoco bench dragbench SRC --out OUT | bench mcbench SRC --out OUT | bench check FOLDER
 
 ``python -m remoco.train ARGS`` is ``remoco train ARGS``.
 """
@@ -145,9 +147,57 @@ def _run_demo(args) -> int:
     return subprocess.call(cmd)
 
 
+# ------------------------------------------------------------------------------------------------- bench
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark sets: build the toy ReMoCo-Bench, convert DragBench / MC-Bench",
+                       description="Benchmark sets on disk (remoco.benchset, Sec. 4.1 and Appendix A of the paper).")
+    acts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    toy = acts.add_parser("toy", help="generate a toy set (held-out synthetic clips with ground truth)")
+    toy.add_argument("--set", required=True, choices=("fine", "object"))
+    toy.add_argument("--n", type=int, default=100, help="number of entries")
+    toy.add_argument("--seed", type=int, default=0)
+    for name, what in (("dragbench", "a DragBench-style folder (drag_instruction.json + mask.png + "
+                                     "original_image.png per sample)"),
+                       ("mcbench", "MotionPro's MC-Bench folder (<category>/<sample>/meta_data.json ...)")):
+        c = acts.add_parser(name, help=f"convert {what}")
+        c.add_argument("src")
+        c.add_argument("--size", type=int, nargs=2, default=(64, 64), metavar=("HEIGHT", "WIDTH"))
+        c.add_argument("--num-frames", type=int, default=8)
+        c.add_argument("--k", type=int, default=8)
+        c.add_argument("--fit", default="crop", choices=("crop", "stretch"))
+        c.add_argument("--skip-bad", action="store_true", help="list bad samples in index.json instead of failing")
+        if name == "mcbench":
+            c.add_argument("--category", default=None, help="e.g. Fine_grained_control or object_control")
+    for a in (toy, acts.choices["dragbench"], acts.choices["mcbench"]):
+        a.add_argument("--out", required=True, help="output bench folder")
+        a.add_argument("--overwrite", action="store_true", help="replace an existing bench folder")
+    check = acts.add_parser("check", help="load a bench folder and verify every file against index.json")
+    check.add_argument("folder")
+
+
+def _run_bench(args) -> int:
+    from . import benchset as S
+
+    if args.action == "toy":
+        bench = S.build_toy_bench(args.out, args.set, n=args.n, seed=args.seed, overwrite=args.overwrite)
+    elif args.action == "check":
+        bench = S.load_bench(args.folder)
+    else:
+        kw = dict(height=args.size[0], width=args.size[1], num_frames=args.num_frames, k=args.k, fit=args.fit,
+                  on_error="skip" if args.skip_bad else "raise", overwrite=args.overwrite)
+        if args.action == "mcbench":
+            kw["category"] = args.category
+        bench = getattr(S, f"convert_{args.action}")(args.src, args.out, **kw)
+    cams = sum(bool(e.camera) for e in bench)
+    print(f"{bench.folder}: {bench.name!r}, set {bench.set!r}, {len(bench)} entries ({cams} with camera motion), "
+          f"{len(bench.skipped)} skipped")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- main
 _COMMANDS = {"train": (_add_train, _run_train), "ship": (_add_ship, _run_ship),
-             "conditions": (_add_conditions, _run_conditions), "demo": (_add_demo, _run_demo)}
+             "conditions": (_add_conditions, _run_conditions), "demo": (_add_demo, _run_demo),
+             "bench": (_add_bench, _run_bench)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from remoco import cli, config
 
 
-@pytest.mark.parametrize("command", ["train", "ship", "conditions", "demo"])
+@pytest.mark.parametrize("command", ["train", "ship", "conditions", "demo", "bench"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([command, "--help"])
