@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from .conditions import EMPTY_BRUSH, conditions_from_user, resample_polyline
+from .conditions import EMPTY_BRUSH, TRAJECTORY_FILL, conditions_from_user, resample_polyline
 from .drag import DragState, check_points_inside
 from .video import as_uint8_frames, png_bytes
 
@@ -63,6 +63,7 @@ class BenchExample:
     num_inference_steps: int | None = None
     drawn_trajectories: list | None = None
     source: dict | None = None
+    trajectory_fill: str = "block"  # "block" (the paper, Sec. 3.4) | "brush" (conditions_from_user's fill)
 
     @property
     def height(self) -> int:
@@ -84,6 +85,8 @@ class BenchExample:
                 raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed:
             raise ValueError(f"seed: expected an integer, got {self.seed!r}")
+        if self.trajectory_fill not in TRAJECTORY_FILL:
+            raise ValueError(f"trajectory_fill: expected one of {TRAJECTORY_FILL}, got {self.trajectory_fill!r}")
         if not self.trajectories:
             raise ValueError("trajectories: expected at least one trajectory")
         for i, t in enumerate(self.trajectories):
@@ -127,6 +130,8 @@ def bench_json(example: BenchExample, image_name="image.png", mask_name="mask.pn
                                    for t in example.drawn_trajectories]
     if example.source:
         d["source"] = example.source
+    if example.trajectory_fill != "block":  # written only when it is not the paper's default
+        d["trajectory_fill"] = example.trajectory_fill
     return d
 
 
@@ -185,7 +190,7 @@ def load_bench_example(path) -> BenchExample:
         num_inference_steps=d.get("num_inference_steps"),
         drawn_trajectories=[np.asarray(t, dtype=np.float64) for t in d["drawn_trajectories"]]
         if d.get("drawn_trajectories") else None,
-        source=d.get("source"),
+        source=d.get("source"), trajectory_fill=d.get("trajectory_fill", "block"),
     )
     ex.validate()
     return ex
@@ -203,7 +208,8 @@ def _pipeline_accepts(pipeline, name: str) -> bool:
 
 def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int | None = None,
                       progress: Callable[[int, int], None] | None = None,
-                      show_progress_bar: bool = True, empty_brush: str = "error") -> np.ndarray:
+                      show_progress_bar: bool = True, empty_brush: str = "error",
+                      trajectory_fill: str | None = None) -> np.ndarray:
     """Sample a video for a bench example with a :class:`~remoco.pipeline.ReMoCoPipeline`.
 
     The user inputs go to the pipeline as ``trajectories`` / ``brush_mask`` / ``k``; the pipeline turns
@@ -212,7 +218,10 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
     ``progress(step, total)`` is called after each denoising step. ``empty_brush``: with an empty brush
     mask, ``"error"`` (the paper; the pipeline raises ValueError naming ``brush_mask``) or
     ``"trajectory_blocks"`` (MotionPro: the dragged k x k blocks are sent as the brush mask; see
-    :func:`remoco.conditions.conditions_from_user`). Returns the frames as ``(L, H, W, 3)`` uint8 numpy.
+    :func:`remoco.conditions.conditions_from_user`). ``trajectory_fill``: ``"block"`` (the paper) or
+    ``"brush"`` (the drag also fills its brushed region; passed to the pipeline); ``None``: the example's
+    ``trajectory_fill`` field. Returns the frames as
+    ``(L, H, W, 3)`` uint8 numpy.
     """
     import torch
     from PIL import Image
@@ -220,6 +229,9 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
     if empty_brush not in EMPTY_BRUSH:
         raise ValueError(f"empty_brush: expected one of {EMPTY_BRUSH}, got {empty_brush!r}")
     example.validate()
+    trajectory_fill = example.trajectory_fill if trajectory_fill is None else trajectory_fill
+    if trajectory_fill not in TRAJECTORY_FILL:
+        raise ValueError(f"trajectory_fill: expected one of {TRAJECTORY_FILL} or None, got {trajectory_fill!r}")
     brush = np.asarray(example.brush_mask, dtype=bool)
     trajectories = [torch.as_tensor(np.asarray(t, dtype=np.float64))
                     for t in (example.drawn_trajectories or example.trajectories)]
@@ -233,7 +245,8 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
     kwargs = dict(
         trajectories=trajectories,
         brush_mask=torch.from_numpy(brush),
-        k=int(example.k), height=example.height, width=example.width, num_frames=int(example.num_frames),
+        k=int(example.k), trajectory_fill=trajectory_fill, height=example.height, width=example.width,
+        num_frames=int(example.num_frames),
         num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(int(example.seed)),
         output_type="np",
     )

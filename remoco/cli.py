@@ -3,7 +3,7 @@
 ::
 
     remoco train      --preset toy-cpu --stage controller --out runs/remoco [--config run.yaml] [--set k=4]
-    remoco ship       [--variants remoco gaussian]      # retrain the shipped toy checkpoints (data/checkpoints)
+    remoco ship       [--variants remoco gaussian] [--jobs 2]  # retrain the shipped toy checkpoints (data/checkpoints)
     remoco conditions --video clip.mp4 --out cond.safetensors --preview cond.png      # Sec. 3.2 (training)
     remoco conditions --example data/demo/example.json --out cond.safetensors          # Sec. 3.4 (a drag)
     remoco demo       [--port 8888]                     # the drag demo in JupyterLab
@@ -57,6 +57,7 @@ def _add_ship(sub) -> None:
     p.add_argument("--work", default="runs/ship", help="work folder (resumable)")
     p.add_argument("--dest", default=None, help="default: data/checkpoints")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--jobs", type=int, default=1, help="controller variants trained at once (processes)")
 
 
 def _run_ship(args) -> int:
@@ -67,7 +68,7 @@ def _run_ship(args) -> int:
     if bad:
         raise ValueError(f"--variants: unknown {bad}; choose from {VARIANTS}")
     summary = ship(args.work, args.dest or SHIPPED_DIR, args.preset, tuple(args.variants),
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, jobs=args.jobs)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -43,6 +43,8 @@ from .checks import check_bool_mask, check_flow, check_int, check_k, check_r, ch
 
 __all__ = [
     "VARIANTS",
+    "TRAJECTORY_FILL",
+    "fill_brush",
     "global_visibility",
     "sample_region_selection",
     "pad_selection",
@@ -496,6 +498,21 @@ def user_displacements(trajectories, height, width, num_frames):
 
 
 EMPTY_BRUSH = ("error", "trajectory_blocks")
+#: How a drag fills the region-wise trajectory: the paper's k x k block, or the whole brushed region.
+TRAJECTORY_FILL = ("block", "brush")
+
+
+def fill_brush(traj: torch.Tensor, brush_mask: torch.Tensor, displacements: list) -> None:
+    """Write into ``traj`` (L, H, W, 2), in place, at every brushed pixel the displacement of the trajectory
+    whose start (row, col) is nearest (ties: the earlier one). ``displacements``: :func:`user_displacements`."""
+    ys, xs = brush_mask.nonzero(as_tuple=True)
+    if ys.numel() == 0:
+        return
+    starts = torch.tensor([[row, col] for row, col, _ in displacements], dtype=torch.float32)
+    d2 = (ys[:, None].float() - starts[None, :, 0]) ** 2 + (xs[:, None].float() - starts[None, :, 1]) ** 2
+    nearest = d2.argmin(dim=1)
+    disps = torch.stack([d for _, _, d in displacements])  # (N, L, 2)
+    traj[:, ys, xs, :] = disps[nearest].transpose(0, 1)
 
 
 def conditions_from_user(
@@ -504,6 +521,7 @@ def conditions_from_user(
     num_frames: int,
     k: int = 8,
     empty_brush: str = "error",
+    fill: str = "block",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Region-wise trajectory and motion mask from user input (Sec. 3.4, Fig. 3 bottom).
 
@@ -526,6 +544,10 @@ def conditions_from_user(
             ``"error"`` (default, the paper: the user brushes the motion region) raises ValueError.
             ``"trajectory_blocks"`` (the authors' public release, MotionPro) lets the k x k block of
             every trajectory join the motion mask, so the dragged blocks move and the rest stays.
+        fill: ``"block"`` (default, the paper) writes each displacement into its k x k block only.
+            ``"brush"`` (a departure for small frames, see chapter 5) also writes it into every brushed
+            pixel whose nearest trajectory start it is (ties: the earlier trajectory), i.e. the brushed
+            region moves rigidly with its drag; the k x k blocks are written last, as in ``"block"``.
 
     Returns:
         ``(T_s, M_mot)``: (L, H, W, 2) float32 and (L, H, W, 1) bool.
@@ -534,6 +556,8 @@ def conditions_from_user(
     check_int("num_frames", num_frames, minimum=2)
     if empty_brush not in EMPTY_BRUSH:
         raise ValueError(f"empty_brush must be one of {EMPTY_BRUSH}, got {empty_brush!r}")
+    if fill not in TRAJECTORY_FILL:
+        raise ValueError(f"fill must be one of {TRAJECTORY_FILL}, got {fill!r}")
     H, W = brush_mask.shape
     check_int("k", k)
     if k > H or k > W:
@@ -541,6 +565,8 @@ def conditions_from_user(
     traj = torch.zeros(num_frames, H, W, 2, dtype=torch.float32)
     blocks = torch.zeros(H, W, dtype=torch.bool)
     displacements = user_displacements(trajectories, H, W, num_frames)
+    if fill == "brush" and displacements:
+        fill_brush(traj, brush_mask, displacements)
     for row, col, disp in displacements:
         top, left = user_block(row, col, k, H, W)
         traj[:, top : top + k, left : left + k, :] = disp[:, None, None, :]

@@ -604,7 +604,8 @@ def save_controller(path, controller: ReMoCoController, unet=None, unet_weights:
     if unet is not None:
         save_lora(path, unet)
         if unet_weights:
-            sd = {n: p.detach().contiguous().cpu() for n, p in unet.state_dict().items() if "lora_" not in n}
+            sd = {n.replace(".base_layer.", "."): p.detach().contiguous().cpu()
+                  for n, p in unet.state_dict().items() if "lora_" not in n}
             save_file(sd, str(path / UNET_WEIGHTS))
     return path
 
@@ -622,7 +623,7 @@ def load_unet_weights(path, unet) -> bool:
     if not f.is_file():
         return False
     sd = load_file(str(f))
-    own = {n: p for n, p in unet.state_dict().items() if "lora_" not in n}
+    own = {n.replace(".base_layer.", "."): p for n, p in unet.state_dict().items() if "lora_" not in n}
     wrong = sorted(set(sd) ^ set(own)) + sorted(n for n in sd if n in own and sd[n].shape != own[n].shape)
     if wrong:
         raise ValueError(f"{f} does not fit this UNet: {len(wrong)} missing, unexpected or mis-shaped weights, "

@@ -347,12 +347,14 @@ class DragState:
         """
         return [resample_polyline(t, num_frames, require_motion=True).numpy() for t in self.drawn_trajectories]
 
-    def conditions(self, num_frames: int, k: int, empty_brush: str = "error"):
+    def conditions(self, num_frames: int, k: int, empty_brush: str = "error", trajectory_fill: str = "block"):
         """The two control signals of Sec. 3.4 via :func:`remoco.conditions.conditions_from_user`.
 
         ``empty_brush``: ``"error"`` (the paper; an empty brush mask with a trajectory raises ValueError
         naming ``brush_mask``) or ``"trajectory_blocks"`` (MotionPro: the dragged k x k blocks become the
-        motion mask). Returns ``(region_trajectory (L, H, W, 2), motion_mask (L, H, W, 1))``.
+        motion mask). ``trajectory_fill``: ``"block"`` (the paper) or ``"brush"``
+        (:func:`remoco.conditions.conditions_from_user`). Returns ``(region_trajectory (L, H, W, 2),
+        motion_mask (L, H, W, 1))``.
         """
         import torch
 
@@ -361,7 +363,7 @@ class DragState:
             raise ValueError("trajectories: draw at least one trajectory first")
         mask = torch.from_numpy(self.brush_mask)
         return conditions_from_user([torch.from_numpy(t) for t in trajs], mask, num_frames, k,
-                                    empty_brush=empty_brush)
+                                    empty_brush=empty_brush, fill=trajectory_fill)
 
     # --- editing ---------------------------------------------------------------------------------
     def _check_point(self, x, y, name="point"):

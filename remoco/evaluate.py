@@ -23,6 +23,7 @@ __all__ = [
     "trajectory_distance",
     "object_trajectory",
     "trajectory_following",
+    "following_table",
     "object_displacement",
     "generated_motion",
     "ABLATION_CONDITIONS",
@@ -189,7 +190,8 @@ def _sample(pipe, clip, seed: int, num_inference_steps: int, motion_bucket_id: i
 
 def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345, kind: str = "object",
                          num_inference_steps: int = 15, num_frames: int = 8, size: int = 64,
-                         k: int = 8, tracker: str = "flow", motion_bucket_id: int = 127) -> dict:
+                         k: int = 8, tracker: str = "flow", motion_bucket_id: int = 127,
+                         trajectory_fill: str = "block") -> dict:
     """Generate each of ``num_clips`` seeded test clips' first frame with every pipeline in ``pipelines``
     (``{name: pipeline}``; a :class:`~remoco.pipeline.ReMoCoPipeline` also gets the drawn trajectory and the
     object brush, a plain SVD pipeline gets the image only) and measure :func:`trajectory_distance` to the
@@ -210,13 +212,35 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
         out["data"].append(d)
         videos["data"].append(clip.video.numpy())
         for name, pipe in pipelines.items():
-            cond = dict(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k)
+            cond = dict(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k,
+                        trajectory_fill=trajectory_fill)
             v = _sample(pipe, clip, seed + 1000 + i, num_inference_steps, motion_bucket_id, cond)
             out[name].append(trajectory_distance(v, traj, tracker=tracker)[0])
             videos[name].append(v)
     out["videos"] = videos
     out["trajectories"] = trajs
     return out
+
+
+def following_table(distances: dict, reference: str, labels: dict | None = None) -> list[dict]:
+    """Rows of a distance-to-the-drawn-path table from per-clip distances ``{name: [px per clip]}`` (the
+    output of :func:`trajectory_following`, other keys ignored): mean, its standard error, the ratio of the
+    means to ``reference`` and the share of clips on which the system is closer than ``reference``.
+    ``labels`` renames (and selects and orders) the systems."""
+    names = list(labels) if labels is not None else [n for n in distances if n not in ("videos", "trajectories")]
+    if reference not in distances:
+        raise ValueError(f"reference={reference!r} is not among the systems {sorted(distances)}")
+    ref = np.asarray(distances[reference], dtype=float)
+    rows = []
+    for name in names:
+        v = np.asarray(distances[name], dtype=float)
+        if v.shape != ref.shape:
+            raise ValueError(f"distances[{name!r}] has {v.size} clips, the reference {ref.size}")
+        se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+        rows.append({"system": labels[name] if labels else name, "mean distance (px)": float(v.mean()),
+                     "standard error": se, f"ratio to {reference}": float(v.mean() / ref.mean()),
+                     f"closer than {reference} (%)": float(100 * np.mean(v < ref))})
+    return rows
 
 
 def object_displacement(video, region) -> float:

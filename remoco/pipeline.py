@@ -156,7 +156,8 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
 
     def prepare_condition(self, region_trajectory=None, motion_mask=None, trajectories=None, brush_mask=None,
                           k: int = 8, num_frames: int | None = None, height: int | None = None,
-                          width: int | None = None, empty_brush: str = "error") -> torch.Tensor:
+                          width: int | None = None, empty_brush: str = "error",
+                          trajectory_fill: str = "block") -> torch.Tensor:
         """The controller input ``[T_s, M_mot]`` as (B, L, 3, H, W) from ready conditions or user input.
 
         Exactly one of (``region_trajectory`` + ``motion_mask``) or (``trajectories`` + ``brush_mask``) must be
@@ -196,7 +197,8 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             else:
                 region_trajectory, motion_mask = conditions.conditions_from_user(
                     trajectories, brush_mask, num_frames, k,
-                    empty_brush="trajectory_blocks" if kind == "trajectory_only" else empty_brush)
+                    empty_brush="trajectory_blocks" if kind == "trajectory_only" else empty_brush,
+                    fill=trajectory_fill)
                 if kind == "trajectory_only":
                     motion_mask = torch.zeros_like(motion_mask)
         for name, t, c in (("region_trajectory", region_trajectory, 2), ("motion_mask", motion_mask, 1)):
@@ -233,6 +235,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
         brush_mask: torch.Tensor | None = None,
         k: int = 8,
         empty_brush: str = "error",
+        trajectory_fill: str = "block",
         height: int | None = None,
         width: int | None = None,
         num_frames: int | None = None,
@@ -264,6 +267,8 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                 as the controller's ``condition_type`` says (:meth:`prepare_condition`).
             empty_brush: ``"error"`` (the paper: an empty brush with a drag is an error) or
                 ``"trajectory_blocks"`` (the authors' release: the dragged k x k blocks become the mask).
+            trajectory_fill: ``"block"`` (the paper: each drag fills its k x k block) or ``"brush"`` (the drag
+                also fills the brushed region nearest its start; :func:`remoco.conditions.conditions_from_user`).
             height, width: output size in pixels, multiples of 8 (default: the condition's size, else
                 ``unet.config.sample_size * vae_scale_factor``).
             num_frames: L (default: the condition's L, else ``unet.config.num_frames``).
@@ -294,7 +299,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                              f"got {num_frames}")
 
         cond = self.prepare_condition(region_trajectory, motion_mask, trajectories, brush_mask, k, num_frames,
-                                      height, width, empty_brush)
+                                      height, width, empty_brush, trajectory_fill)
         if isinstance(image, PIL.Image.Image):
             n_images = 1
         else:

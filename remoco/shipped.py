@@ -6,20 +6,54 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from .config import SHIPPED_DIR, VARIANTS, preset_config
 from .runs import atomic_dir, peak_rss_mb, write_json
 from .train import train
 
-__all__ = ["SHIPPED_DIR", "ship", "load_shipped_base", "load_shipped_pipeline"]
+__all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "ship", "load_shipped_base", "load_shipped_pipeline",
+           "shipped_drag_settings"]
+
+#: How the shipped toy controller is driven by a drag: the drag also fills the brushed region (chapter 5
+#: measures that the paper's single k x k block does not steer the toy model; ``"block"`` stays available).
+SHIPPED_TRAJECTORY_FILL = "brush"
+
+
+def shipped_drag_settings(controller_path=None) -> dict:
+    """``{"k", "trajectory_fill"}`` for driving a shipped controller: its training k and
+    :data:`SHIPPED_TRAJECTORY_FILL` (pass them to the pipeline, :class:`remoco.widgets.DragDemo` or a bench
+    example)."""
+    from .config import TrainConfig
+
+    cp = Path(controller_path) if controller_path is not None else SHIPPED_DIR / "remoco-toy"
+    if not (cp / "config.yaml").is_file():
+        raise FileNotFoundError(f"controller_path={str(cp)!r} has no config.yaml: not a shipped controller folder")
+    return {"k": TrainConfig.from_yaml(cp / "config.yaml").k, "trajectory_fill": SHIPPED_TRAJECTORY_FILL}
 
 _SHIP_FILES_BASE = ("model_index.json", "vae", "unet", "image_encoder", "scheduler", "feature_extractor")
 
 
+def _train_in_worker(cfg, threads: int):
+    """One controller run in a worker process with ``threads`` intra-op threads (``ship(jobs=...)``)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    res = train(cfg)
+    return dict(final_path=res.final_path, seconds=res.seconds, final_loss=res.final_loss, logs=res.logs)
+
+
 def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", variants=("remoco",),
-         progress: bool = True) -> dict:
+         progress: bool = True, jobs: int = 1) -> dict:
     """Train the toy base and the controller variants from scratch and copy the weights (safetensors, no
     optimizer state), configs, CSV logs and provenance to ``dest`` (``data/checkpoints/toy-base`` and
-    ``data/checkpoints/<variant>-toy``). Resumable: the work happens in ``out_root``."""
+    ``data/checkpoints/<variant>-toy``). Resumable: the work happens in ``out_root``.
+
+    ``jobs > 1`` trains that many controller variants at once, each in its own process with
+    ``torch.get_num_threads() // jobs`` threads (on the 2-core machine ``jobs=2`` runs two variants in about
+    the time of one: one training process does not keep two cores busy)."""
+    if int(jobs) != jobs or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     out_root, dest = Path(out_root), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
@@ -38,18 +72,30 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
         for k, p in base.logs.items():
             shutil.copy2(p, tmp / "logs" / f"{k}.csv")
         base_cfg.replace(out_dir="runs/toy-base", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-    for variant in variants:
-        t0 = time.perf_counter()
-        ccfg = preset_config(preset, "controller", variant=variant, base=str(base.final_path),
-                             out_dir=str(out_root / f"{variant}-toy"), progress=progress)
-        res = train(ccfg)
-        summary[variant] = dict(seconds=res.seconds, final_loss=res.final_loss, wall=time.perf_counter() - t0)
-        if res.final_path is None:
+    cfgs = {v: preset_config(preset, "controller", variant=v, base=str(base.final_path),
+                             out_dir=str(out_root / f"{v}-toy"), progress=progress and jobs == 1)
+            for v in variants}
+    t0 = time.perf_counter()
+    if jobs == 1:
+        results = {v: _train_in_worker(c, torch.get_num_threads()) for v, c in cfgs.items()}
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, torch.get_num_threads() // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {v: pool.submit(_train_in_worker, c, threads) for v, c in cfgs.items()}
+            results = {v: f.result() for v, f in futures.items()}
+    for variant, res in results.items():
+        summary[variant] = dict(seconds=res["seconds"], final_loss=res["final_loss"], jobs=jobs,
+                                wall=time.perf_counter() - t0)
+        if res["final_path"] is None:
             raise RuntimeError(f"controller {variant} training did not finish")
         with atomic_dir(dest / f"{variant}-toy") as tmp:
-            shutil.copytree(res.final_path, tmp, dirs_exist_ok=True)
-            shutil.copy2(res.logs["controller"], tmp / "log.csv")
-            ccfg.replace(out_dir=f"runs/{variant}-toy", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
+            shutil.copytree(res["final_path"], tmp, dirs_exist_ok=True)
+            shutil.copy2(res["logs"]["controller"], tmp / "log.csv")
+            cfgs[variant].replace(out_dir=f"runs/{variant}-toy",
+                                  base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
     summary["peak_rss_mb"] = peak_rss_mb()
     write_json(dest / "ship_summary.json", summary)
     for f in dest.rglob("*"):  # safetensors' writer creates 0600 files

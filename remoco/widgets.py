@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench import BenchExample, bench_json, dumps_bench_json, run_bench_example
-from .conditions import EMPTY_BRUSH
+from .conditions import EMPTY_BRUSH, TRAJECTORY_FILL
 from .drag import (
     DEFAULT_MAGNIFICATION,
     DEFAULT_SIZE,
@@ -109,6 +109,8 @@ class DragDemo:
         user brushes the motion region; shown as an error message) or ``"trajectory_blocks"`` (the authors'
         release, MotionPro: only the dragged k x k blocks move). See
         :func:`remoco.conditions.conditions_from_user`.
+    trajectory_fill : ``"block"`` (the paper: each drag fills its k x k block) or ``"brush"`` (the drag also
+        fills the brushed region; what the shipped toy controller follows best, see chapter 5).
     """
 
     message_text: str = ""  # the message shown in the widget (plain text) and its kind
@@ -118,13 +120,16 @@ class DragDemo:
                  magnification: int = DEFAULT_MAGNIFICATION, k: int = 8, num_frames: int = 8,
                  num_inference_steps: int = 8, seed: int = 0, fps: float = 4,
                  state_file=None, output_dir="demo_output", pipeline_note: str = "",
-                 empty_brush: str = "error"):
+                 empty_brush: str = "error", trajectory_fill: str = "block"):
         import ipywidgets as W
         from ipycanvas import MultiCanvas
 
         if empty_brush not in EMPTY_BRUSH:
             raise ValueError(f"empty_brush: expected one of {EMPTY_BRUSH}, got {empty_brush!r}")
         self.empty_brush = empty_brush
+        if trajectory_fill not in TRAJECTORY_FILL:
+            raise ValueError(f"trajectory_fill: expected one of {TRAJECTORY_FILL}, got {trajectory_fill!r}")
+        self.trajectory_fill = trajectory_fill
 
         self.height, self.width = int(height), int(width)
         self.magnification = check_magnification(magnification)
@@ -250,7 +255,8 @@ class DragDemo:
         if self.show_conditions.value and trajs:
             try:
                 rt, mm = self.state.conditions(int(self.num_frames.value), int(self.k.value),
-                                               empty_brush=self.empty_brush)
+                                               empty_brush=self.empty_brush,
+                                               trajectory_fill=self.trajectory_fill)
             except Exception as exc:  # noqa: BLE001 - show the inputs anyway
                 self.show_message(f"Cannot compute the conditions: {exc}", kind="warning")
         pic = render_inputs(self.image, self.state.brush_mask, trajs, self.magnification,
@@ -390,7 +396,8 @@ class DragDemo:
         return BenchExample(image=self.image, brush_mask=self.state.brush_mask,
                             trajectories=self.state.trajectories(n), k=int(self.k.value), num_frames=n,
                             seed=int(self.seed.value), num_inference_steps=int(self.steps.value),
-                            drawn_trajectories=self.state.drawn_trajectories, source=src)
+                            drawn_trajectories=self.state.drawn_trajectories, source=src,
+                            trajectory_fill=self.trajectory_fill)
 
     @_guarded
     def on_animate(self, _button=None):
@@ -496,11 +503,18 @@ def launch_demo(image=None, pipeline=None, display: bool = True, **kwargs) -> Dr
     """Build the drag demo (shipped checkpoints if available, else the untrained toy model) and show it.
 
     Call it in a JupyterLab cell (``remoco.widgets.launch_demo()``); ``remoco demo`` opens
-    ``notebooks/08_drag_demo.ipynb``, which does the same. Extra keyword arguments go to :class:`DragDemo`.
+    ``notebooks/08_drag_demo.ipynb``, which does the same. Extra keyword arguments go to :class:`DragDemo`;
+    with the shipped checkpoints ``k`` and ``trajectory_fill`` default to
+    :func:`remoco.shipped.shipped_drag_settings`.
     """
     note = kwargs.pop("pipeline_note", "")
     if pipeline is None:
         pipeline, note = load_demo_pipeline()
+        if not note:  # the shipped toy controller: its k and the drag filling the brush (chapter 5)
+            from .shipped import shipped_drag_settings
+
+            for key, value in shipped_drag_settings().items():
+                kwargs.setdefault(key, value)
     demo = DragDemo(image=image, pipeline=pipeline, pipeline_note=note, **kwargs)
     if display:
         from IPython.display import display as _display

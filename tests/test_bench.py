@@ -91,3 +91,22 @@ def test_run_bench_example_empty_brush():
     np.testing.assert_array_equal(pipe.calls[-1]["brush_mask"].numpy(), block)
     with pytest.raises(ValueError, match="empty_brush"):
         B.run_bench_example(pipe, ex, empty_brush="blocks")
+
+
+def test_trajectory_fill_field_roundtrip_and_default(tmp_path):
+    ex = _example()
+    d = B.bench_json(ex)
+    assert "trajectory_fill" not in d  # the paper's default is not written: older files stay byte-identical
+    ex.trajectory_fill = "brush"
+    back = B.load_bench_example(B.save_bench_example(ex, tmp_path, "fill"))
+    assert back.trajectory_fill == "brush"
+    pipe = _RecordingPipeline()
+    B.run_bench_example(pipe, back)
+    assert pipe.calls[-1]["trajectory_fill"] == "brush"  # the example's own field
+    B.run_bench_example(pipe, back, trajectory_fill="block")
+    assert pipe.calls[-1]["trajectory_fill"] == "block"  # the argument wins
+    with pytest.raises(ValueError, match="trajectory_fill"):
+        B.run_bench_example(pipe, back, trajectory_fill="region")
+    back.trajectory_fill = "everywhere"
+    with pytest.raises(ValueError, match="trajectory_fill"):
+        back.validate()

@@ -565,3 +565,26 @@ def test_errors_user_side():
     _raises("region", C.trajectory_field_error, t, flow, torch.zeros(8, 8, dtype=torch.bool))
     _raises("region", C.trajectory_field_error, t, flow, torch.ones(4, 4, dtype=torch.bool))
     _raises("condition", C.trajectory_field_error, t[:2], flow, torch.ones(8, 8, dtype=torch.bool))
+
+
+def test_conditions_from_user_brush_fill_moves_brush_rigidly():
+    H = W = 32
+    brush = torch.zeros(H, W, dtype=torch.bool)
+    brush[4:12, 4:12] = True      # region around the first drag's start
+    brush[20:28, 20:28] = True    # region around the second drag's start
+    t1 = torch.tensor([[8.0, 8.0], [14.0, 8.0]])   # right by 6 px
+    t2 = torch.tensor([[24.0, 24.0], [24.0, 20.0]])  # up by 4 px
+    T_b, M_b = C.conditions_from_user([t1, t2], brush, 4, k=2)
+    T_f, M_f = C.conditions_from_user([t1, t2], brush, 4, k=2, fill="brush")
+    assert torch.equal(M_b, M_f)
+    # the paper's form: only the 2x2 blocks carry a displacement; the brush fill: every brushed pixel
+    assert int((T_b[-1].abs().sum(-1) > 0).sum()) == 8
+    assert bool((T_f[-1].abs().sum(-1) > 0)[brush].all())
+    assert not bool((T_f[-1].abs().sum(-1) > 0)[~brush].any())
+    assert torch.allclose(T_f[-1, 5, 5], torch.tensor([6.0, 0.0]))
+    assert torch.allclose(T_f[-1, 26, 21], torch.tensor([0.0, -4.0]))
+    # the blocks themselves are identical in both forms
+    blocks = T_b[-1].abs().sum(-1) > 0
+    assert torch.equal(T_f[:, blocks], T_b[:, blocks])
+    with pytest.raises(ValueError, match="fill"):
+        C.conditions_from_user([t1], brush, 4, k=2, fill="region")

@@ -221,6 +221,33 @@ def test_save_load_controller_and_lora_roundtrip(tmp_path, inputs):
         C.load_controller(tmp_path / "nothing", unet2)
 
 
+def test_jointly_trained_unet_weights_roundtrip(tmp_path, inputs):
+    # TrainConfig.unet_lr > 0 (a departure from the paper): the UNet's own weights change and travel too
+    unet = models.build_toy_pipeline(seed=0).unet
+    ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=4)
+    C.add_lora(unet, rank=4)
+    _perturb_zero_layers(ctrl, seed=5)
+    with torch.no_grad():
+        for n, p in unet.named_parameters():
+            if "lora_" not in n:
+                p.add_(0.01 * torch.randn_like(p))
+    ref = _run(unet, inputs, ctrl)
+    C.save_controller(tmp_path / "joint", ctrl, unet, unet_weights=True)
+    assert (tmp_path / "joint" / C.UNET_WEIGHTS).is_file()
+    unet2 = models.build_toy_pipeline(seed=0).unet
+    w = "conv_in.weight"
+    assert not torch.equal(dict(unet2.named_parameters())[w], dict(unet.named_parameters())[w])
+    ctrl2 = C.load_controller(tmp_path / "joint", unet2)
+    assert torch.equal(_run(unet2, inputs, ctrl2), ref)
+    # a frozen-base controller folder leaves the UNet's weights alone
+    C.save_controller(tmp_path / "frozen", ctrl, unet)
+    assert not C.load_unet_weights(tmp_path / "frozen", models.build_toy_pipeline(seed=0).unet)
+    # weights of another UNet are refused
+    other = models.build_unet(dict(models.toy_unet_config(), block_out_channels=(64, 96, 128)))
+    with pytest.raises(ValueError, match="does not fit"):
+        C.load_unet_weights(tmp_path / "joint", other)
+
+
 def test_paper_scale_controller_and_lora_on_meta():
     unet = models.build_unet(models.svd_unet_config(), device="meta")
     ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=8, attach=False)

@@ -138,3 +138,19 @@ def test_ablation_by_sigma_buckets_samples():
     assert np.isnan(rows[1]["full condition"])
     with pytest.raises(ValueError, match="edges"):
         T.ablation_by_sigma({"sigma": np.zeros(1), "per_sample": per}, edges=(1.0, 0.5))
+
+
+def test_following_table_ratio_closer_and_errors():
+    d = {"base": [4.0, 6.0, 8.0, 10.0], "ctrl": [2.0, 7.0, 4.0, 3.0], "videos": {}}
+    rows = T.following_table(d, "base", {"base": "toy SVD", "ctrl": "ReMoCo"})
+    assert [r["system"] for r in rows] == ["toy SVD", "ReMoCo"]
+    r = rows[1]
+    assert r["mean distance (px)"] == pytest.approx(4.0)
+    assert r["ratio to base"] == pytest.approx(4.0 / 7.0)
+    assert r["closer than base (%)"] == pytest.approx(75.0)
+    assert r["standard error"] == pytest.approx(np.std([2, 7, 4, 3], ddof=1) / 2)
+    assert rows[0]["closer than base (%)"] == 0.0
+    with pytest.raises(ValueError, match="reference"):
+        T.following_table(d, "nope")
+    with pytest.raises(ValueError, match="clips"):
+        T.following_table({"base": [1.0, 2.0], "ctrl": [1.0]}, "base")

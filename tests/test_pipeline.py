@@ -120,6 +120,13 @@ def test_user_trajectories_path(pipe, cond):
     c = pipe.prepare_condition(trajectories=traj, brush_mask=brush, k=8, num_frames=L, height=H, width=W)
     assert c.shape == (1, L, 3, H, W)
     assert torch.equal(c[0, :, 2].bool(), brush.expand(L, H, W))  # mask channel = brush
+    # trajectory_fill="brush": the drag's displacement also fills the brushed region (the paper: its block only)
+    moved = c[0, -1, :2].abs().sum(0) > 0
+    assert int(moved.sum()) == 64
+    cf = pipe.prepare_condition(trajectories=traj, brush_mask=brush, k=8, num_frames=L, height=H, width=W,
+                                trajectory_fill="brush")
+    moved_f = cf[0, -1, :2].abs().sum(0) > 0
+    assert torch.equal(moved_f & brush, brush) and int(moved_f.sum()) == int((brush | moved).sum())
 
 
 def test_bad_inputs_name_the_argument(pipe, cond):
@@ -209,3 +216,13 @@ def test_a_drag_becomes_the_input_the_controller_was_trained_on(kind):
         p.prepare_condition(trajectories=traj, brush_mask=torch.zeros(H, W, dtype=torch.bool), k=4, num_frames=L)
     with pytest.raises(ValueError, match="condition_type"):
         pipeline_mod.build_toy_remoco_pipeline(seed=0, condition_type="dense")
+
+
+def test_shipped_drag_settings_read_the_controller_config(tmp_path):
+    from remoco import config, shipped
+
+    config.preset_config("toy-cpu", "controller").to_yaml(tmp_path / "config.yaml")
+    s = shipped.shipped_drag_settings(tmp_path)
+    assert s == {"k": config.paper_k(64, 64), "trajectory_fill": shipped.SHIPPED_TRAJECTORY_FILL}
+    with pytest.raises(FileNotFoundError, match="controller_path"):
+        shipped.shipped_drag_settings(tmp_path / "missing")

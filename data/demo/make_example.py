@@ -11,6 +11,7 @@ import torch
 from remoco import bench as B
 from remoco import data as D
 from remoco import drag as G
+from remoco.shipped import shipped_drag_settings
 from remoco.video import write_video
 from remoco.widgets import load_demo_pipeline
 
@@ -26,9 +27,12 @@ s.begin_stroke("trajectory", 32.0, 42.0)
 for x, y in [(32.2, 38.0), (32.6, 33.0), (33.0, 28.0), (33.2, 24.0)]:
     s.extend_stroke(x, y)
 s.end_stroke(33.0, 20.0)
-ex = B.BenchExample(image=img, brush_mask=s.brush_mask, trajectories=s.trajectories(8), k=8, num_frames=8,
-                    seed=0, num_inference_steps=8, drawn_trajectories=s.drawn_trajectories,
-                    source=dict(mp.to_dict(), name="rocket (scikit-image sample, via remoco.data.sample_images)"))
+# the shipped controller's k and inference form (the drag also fills the brushed region, chapter 5)
+settings = shipped_drag_settings()
+ex = B.BenchExample(image=img, brush_mask=s.brush_mask, trajectories=s.trajectories(8), k=settings["k"],
+                    num_frames=8, seed=0, num_inference_steps=8, drawn_trajectories=s.drawn_trajectories,
+                    source=dict(mp.to_dict(), name="rocket (scikit-image sample, via remoco.data.sample_images)"),
+                    trajectory_fill=settings["trajectory_fill"])
 path = B.save_bench_example(ex, "data/demo", "example")
 print(path, s)
 
