@@ -53,11 +53,13 @@ def _add_ship(sub) -> None:
                        description="Train the toy base and the controller variants from scratch (resumable in "
                                    "--work) and copy their weights, configs and logs to --dest.")
     p.add_argument("--preset", default="toy-cpu", choices=tuple(PRESETS))
-    p.add_argument("--variants", nargs="+", default=["remoco"], help="controller variants to ship")
+    p.add_argument("--variants", nargs="+", default=["remoco", "gaussian"],
+                   help="controller variants to ship (default: ReMoCo and the Gaussian-trajectory baseline)")
     p.add_argument("--work", default="runs/ship", help="work folder (resumable)")
     p.add_argument("--dest", default=None, help="default: data/checkpoints")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--jobs", type=int, default=1, help="controller variants trained at once (processes)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="controller variants trained at once, one process each (default 2: both cores busy)")
 
 
 def _run_ship(args) -> int:
