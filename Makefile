@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: install lint test test-unit test-notebooks test-browser demo-screenshot book clean-book bench notebooks
+.PHONY: install lint test test-unit test-notebooks test-browser demo-screenshot book clean-book bench notebooks \
+	reproduce
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,3 +66,15 @@ notebooks: install
 
 bench: install
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The evaluation chapters' experiments (Tables 1-3, Fig. 7, Fig. 9; remoco/reproduce.py): train the controllers
+# (resumable, JOBS processes of one thread), evaluate on the toy bench, write $(REPRO_WORK)/results/<table>.json and
+# compare them with the stored results/ (`python -m remoco.reproduce plan` lists the experiments and their CPU time).
+# QUICK=1: one seed, 2 training steps, 2 values per Fig. 7 sweep, 2 entries per bench set, 2 sampler steps -- about
+# 2 minutes, every code path; compared with results/quick.
+REPRO_WORK ?= runs/reproduce
+JOBS ?= 2
+reproduce: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m remoco.reproduce run $(if $(QUICK),--quick) --jobs $(JOBS) \
+		--work $(REPRO_WORK)
+	$(PY) -m remoco.reproduce check $(if $(QUICK),--quick) --work $(REPRO_WORK)

@@ -12,8 +12,8 @@ from .config import SHIPPED_DIR, VARIANTS, preset_config
 from .runs import atomic_dir, peak_rss_mb, write_json
 from .train import train
 
-__all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "ship", "load_shipped_base", "load_shipped_pipeline",
-           "shipped_drag_settings"]
+__all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "ship", "train_in_worker", "run_jobs", "load_shipped_base",
+           "load_shipped_pipeline", "shipped_drag_settings"]
 
 #: How the shipped toy controller is driven by a drag: the drag also fills the brushed region (chapter 5
 #: measures that the paper's single k x k block does not steer the toy model; ``"block"`` stays available).
@@ -34,13 +34,32 @@ def shipped_drag_settings(controller_path=None) -> dict:
 _SHIP_FILES_BASE = ("model_index.json", "vae", "unet", "image_encoder", "scheduler", "feature_extractor")
 
 
-def _train_in_worker(cfg, threads: int):
-    """One controller run in a worker process with ``threads`` intra-op threads (``ship(jobs=...)``)."""
+def train_in_worker(cfg, threads: int):
+    """One training run (:func:`remoco.train.train`) with ``threads`` intra-op threads, as :func:`run_jobs` calls
+    it (``ship(jobs=...)``, :func:`remoco.reproduce.run_training`); a summary a worker process can send back."""
     import torch
 
     torch.set_num_threads(threads)
     res = train(cfg)
-    return dict(final_path=res.final_path, seconds=res.seconds, final_loss=res.final_loss, logs=res.logs)
+    return dict(final_path=res.final_path, seconds=res.seconds, final_loss=res.final_loss, logs=res.logs,
+                interrupted=res.interrupted, steps_this_run=res.steps_this_run)
+
+
+def run_jobs(fn, args: dict, jobs: int = 1) -> dict:
+    """``{name: fn(*args[name], threads)}``, ``jobs`` at a time: with ``jobs == 1`` in this process with all its
+    threads, else each call in its own (spawned) process with ``torch.get_num_threads() // jobs`` threads (at
+    least 1). ``fn`` must be a module-level function (it is sent to the workers by name)."""
+    if int(jobs) != jobs or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    if jobs == 1:
+        return {name: fn(*a, torch.get_num_threads()) for name, a in args.items()}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, torch.get_num_threads() // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {name: pool.submit(fn, *a, threads) for name, a in args.items()}
+        return {name: f.result() for name, f in futures.items()}
 
 
 def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", variants=("remoco",),
@@ -76,16 +95,7 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
                              out_dir=str(out_root / f"{v}-toy"), progress=progress and jobs == 1)
             for v in variants}
     t0 = time.perf_counter()
-    if jobs == 1:
-        results = {v: _train_in_worker(c, torch.get_num_threads()) for v, c in cfgs.items()}
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        threads = max(1, torch.get_num_threads() // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {v: pool.submit(_train_in_worker, c, threads) for v, c in cfgs.items()}
-            results = {v: f.result() for v, f in futures.items()}
+    results = run_jobs(train_in_worker, {v: (c,) for v, c in cfgs.items()}, jobs)
     for variant, res in results.items():
         summary[variant] = dict(seconds=res["seconds"], final_loss=res["final_loss"], jobs=jobs,
                                 wall=time.perf_counter() - t0)
