@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .config import SHIPPED_DIR, VARIANTS, preset_config
-from .runs import atomic_dir, peak_rss_mb, write_json
+from .runs import atomic_dir, peak_rss_mb, read_log, write_json
 from .train import train
 
 __all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "ship", "train_in_worker", "run_jobs", "load_shipped_base",
@@ -79,7 +79,9 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
     base_cfg = preset_config(preset, "base", out_dir=str(out_root / "toy-base"), progress=progress)
     t0 = time.perf_counter()
     base = train(base_cfg)
-    summary["base"] = dict(seconds=base.seconds, final_loss=base.final_loss, wall=time.perf_counter() - t0)
+    # a stage finished by an earlier (resumed) run reports its training time from its CSV log
+    seconds = {name: base.seconds.get(name, float(read_log(path)["seconds"][-1])) for name, path in base.logs.items()}
+    summary["base"] = dict(seconds=seconds, final_loss=base.final_loss, wall=time.perf_counter() - t0)
     if base.final_path is None:
         raise RuntimeError("base training did not finish")
     with atomic_dir(dest / "toy-base") as tmp:
