@@ -245,11 +245,16 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
     kwargs = dict(
         trajectories=trajectories,
         brush_mask=torch.from_numpy(brush),
-        k=int(example.k), trajectory_fill=trajectory_fill, height=example.height, width=example.width,
+        k=int(example.k), height=example.height, width=example.width,
         num_frames=int(example.num_frames),
         num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(int(example.seed)),
         output_type="np",
     )
+    if _pipeline_accepts(pipeline, "trajectory_fill"):
+        kwargs["trajectory_fill"] = trajectory_fill
+    elif trajectory_fill != "block":
+        raise ValueError(f"trajectory_fill={trajectory_fill!r} needs a pipeline that takes it (ReMoCoPipeline); "
+                         f"{type(pipeline).__name__} only knows the paper's k x k block")
     if progress is not None and _pipeline_accepts(pipeline, "callback_on_step_end"):
         def _cb(pipe, i, t, callback_kwargs):
             progress(i + 1, steps)

@@ -16,9 +16,11 @@ def test_presets_load_and_match_paper():
     assert (p.p_mean, p.p_std, p.cond_aug_mean, p.cond_aug_std, p.cond_dropout) == (0.7, 1.6, -3.0, 0.5, 0.1)
     toy = T.preset_config("toy-cpu", "base")
     assert (toy.num_frames, toy.height, toy.width) == (8, 64, 64) and toy.vae_steps > 0
-    assert (toy.p_mean, toy.p_std, toy.cond_dropout) == (0.7, 1.6, 0.1)
+    assert (toy.p_std, toy.cond_dropout) == (1.6, 0.1) and toy.p_mean == 1.5  # more high-noise training (ch. 5)
     ctrl = T.preset_config("toy-cpu", "controller", variant="gaussian")
-    assert ctrl.k == 8 and ctrl.r_min == 0.95 and ctrl.variant == "gaussian"
+    assert ctrl.k == T.paper_k(64, 64) == 2 and ctrl.r_min == 0.95 and ctrl.variant == "gaussian"
+    dense = T.preset_config("toy-cpu", "controller")  # ReMoCo at toy scale: dense T_s (chapter 5)
+    assert (dense.k, dense.r_min, dense.r_max) == (2, 0.0, 0.0)
     with pytest.raises(ValueError, match="paper"):
         T.preset_config("paper", "base")
     with pytest.raises(ValueError, match="preset"):
@@ -79,8 +81,8 @@ def test_stage_fingerprint_ignores_later_stages():
     # a controller setting does not touch the base's stages; a UNet setting does not touch the VAE
     for stage in ("vae", "unet"):
         assert c.replace(k=2, r_min=0.5, unet_lr=1e-4).fingerprint(stage) == c.fingerprint(stage)
-    assert c.replace(p_mean=1.5).fingerprint("vae") == c.fingerprint("vae")
-    assert c.replace(p_mean=1.5).fingerprint("unet") != c.fingerprint("unet")
+    assert c.replace(p_mean=0.9).fingerprint("vae") == c.fingerprint("vae")
+    assert c.replace(p_mean=0.9).fingerprint("unet") != c.fingerprint("unet")
     assert c.replace(vae_lr=5e-4).fingerprint("vae") != c.fingerprint("vae")
     # the controller's fingerprint sees everything but the stage name
     assert c.replace(k=2).fingerprint("controller") != c.fingerprint("controller")

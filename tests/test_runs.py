@@ -45,7 +45,7 @@ def test_is_finished_refuses_a_different_config(tmp_path):
     final = tmp_path / "final"
     assert not runs.is_finished(final, cfg, "unet")
     with runs.atomic_dir(final) as tmp:
-        runs.write_json(tmp / "provenance.json", runs.provenance(cfg))
+        runs.write_json(tmp / "provenance.json", runs.provenance(cfg, stage="unet"))
     assert runs.is_finished(final, cfg, "unet")
     with pytest.raises(ValueError, match="different config"):
         runs.is_finished(final, cfg.replace(lr=1e-2), "unet")
