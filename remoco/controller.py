@@ -604,13 +604,18 @@ def save_controller(path, controller: ReMoCoController, unet=None, unet_weights:
     if unet is not None:
         save_lora(path, unet)
         if unet_weights:
-            sd = {n.replace(".base_layer.", "."): p.detach().contiguous().cpu()
-                  for n, p in unet.state_dict().items() if "lora_" not in n}
+            sd = {n: p.detach().contiguous().cpu() for n, p in plain_unet_state(unet).items()}
             save_file(sd, str(path / UNET_WEIGHTS))
     return path
 
 
 UNET_WEIGHTS = "unet_weights.safetensors"
+
+
+def plain_unet_state(unet) -> dict:
+    """``unet``'s state dict without LoRA tensors and with peft's ``base_layer`` renaming undone: the names
+    a UNet without LoRA has (the tensors are the UNet's own, not copies)."""
+    return {n.replace(".base_layer.", "."): p for n, p in unet.state_dict().items() if "lora_" not in n}
 
 
 def load_unet_weights(path, unet) -> bool:
@@ -623,7 +628,7 @@ def load_unet_weights(path, unet) -> bool:
     if not f.is_file():
         return False
     sd = load_file(str(f))
-    own = {n.replace(".base_layer.", "."): p for n, p in unet.state_dict().items() if "lora_" not in n}
+    own = plain_unet_state(unet)
     wrong = sorted(set(sd) ^ set(own)) + sorted(n for n in sd if n in own and sd[n].shape != own[n].shape)
     if wrong:
         raise ValueError(f"{f} does not fit this UNet: {len(wrong)} missing, unexpected or mis-shaped weights, "

@@ -37,8 +37,6 @@ _SHIP_FILES_BASE = ("model_index.json", "vae", "unet", "image_encoder", "schedul
 def train_in_worker(cfg, threads: int):
     """One training run (:func:`remoco.train.train`) with ``threads`` intra-op threads, as :func:`run_jobs` calls
     it (``ship(jobs=...)``, :func:`remoco.reproduce.run_training`); a summary a worker process can send back."""
-    import torch
-
     torch.set_num_threads(threads)
     res = train(cfg)
     return dict(final_path=res.final_path, seconds=res.seconds, final_loss=res.final_loss, logs=res.logs,
