@@ -76,20 +76,27 @@ SYSTEMS = {
     "concat": "ReMoCo^C: encoder features concatenated to the latents (Fig. 9)",
     "sum": "ReMoCo^+: encoder features added to the latents (Fig. 9)",
 }
-_SPARSE = {"k": 2, "r_min": 0.95, "r_max": 1.0}  # the paper's regime (Sec. 4.1) at the toy's paper_k
+#: The 2.5 h budget of ``make reproduce`` on 2 CPU cores sets the step counts: the main controllers train 400
+#: optimizer steps at the preset's batch of 4 (the shipped ones 1,000), the 22 ablation controllers 200 steps at a
+#: batch of 2 (a quarter of the main controllers' clips). Entries: how many of each bench set's 100 are evaluated,
+#: spread evenly over the set (so every kind of entry is in).
+_ABLATION = {"batch_size": 2}
+_SPARSE = dict(_ABLATION, k=2, r_min=0.95, r_max=1.0)  # the paper's regime (Sec. 4.1) at the toy's paper_k
+MAIN_STEPS, ABLATION_STEPS, MAIN_ENTRIES, ABLATION_ENTRIES = 400, 200, 24, 12
 #: The experiment grid: each entry = tables x systems x (sweep values) x seeds; ``fixed`` / the swept field are
-#: TrainConfig overrides of the toy-cpu controller preset, ``max_steps`` its optimizer steps (None: not trained).
+#: TrainConfig overrides of the toy-cpu controller preset, ``max_steps`` its optimizer steps (None: not trained),
+#: ``entries`` the bench entries evaluated per set.
 GRID = (
     dict(group="main", tables=("table1", "table2", "table3"), systems=("base", "gaussian", "remoco", "traj_only"),
-         seeds=(0, 1, 2), max_steps=1000, fixed={}, sweep=None),
+         seeds=(0, 1, 2), max_steps=MAIN_STEPS, fixed={}, sweep=None, entries=MAIN_ENTRIES),
     dict(group="main", tables=("table2", "table3"), systems=("ground_truth",), seeds=(0,), max_steps=None,
-         fixed={}, sweep=None),
-    dict(group="fig7", tables=("fig7a",), systems=("remoco",), seeds=(0, 1), max_steps=500, fixed=_SPARSE,
-         sweep=("k", (1, 2, 4, 8))),
-    dict(group="fig7", tables=("fig7b",), systems=("remoco",), seeds=(0, 1), max_steps=500, fixed=_SPARSE,
-         sweep=("r_min", (0.5, 0.8, 0.9, 0.95, 0.99))),
-    dict(group="fig9", tables=("fig9",), systems=("remoco", "concat", "sum"), seeds=(0, 1), max_steps=500,
-         fixed={}, sweep=None),
+         fixed={}, sweep=None, entries=MAIN_ENTRIES),
+    dict(group="fig7", tables=("fig7a",), systems=("remoco",), seeds=(0, 1), max_steps=ABLATION_STEPS,
+         fixed=_SPARSE, sweep=("k", (1, 2, 4, 8)), entries=ABLATION_ENTRIES),
+    dict(group="fig7", tables=("fig7b",), systems=("remoco",), seeds=(0, 1), max_steps=ABLATION_STEPS,
+         fixed=_SPARSE, sweep=("r_min", (0.5, 0.8, 0.9, 0.95, 0.99)), entries=ABLATION_ENTRIES),
+    dict(group="fig9", tables=("fig9",), systems=("remoco", "concat", "sum"), seeds=(0, 1), max_steps=ABLATION_STEPS,
+         fixed=_ABLATION, sweep=None, entries=ABLATION_ENTRIES),
 )
 GROUPS = ("main", "fig7", "fig9")
 _MD = ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude")
@@ -113,13 +120,13 @@ TABLES = {
 #: What ``--quick`` changes: one seed, a few training and sampler steps, a few entries per bench set, two values
 #: of each Fig. 7 sweep (one of them the setting both sweeps share).
 QUICK = dict(seeds=1, max_steps=2, entries=2, num_inference_steps=2, sweeps={"k": (1, 2), "r_min": (0.5, 0.95)})
-#: Evaluation settings of a full run (``entries`` None: every entry of each set).
+#: Evaluation settings of a full run (``entries`` None: each experiment's own, from :data:`GRID`).
 EVALUATION = dict(entries=None, num_inference_steps=8, trajectory_fill=SHIPPED_TRAJECTORY_FILL)
 #: ``|fresh - stored| <= atol + rtol * |stored|`` per metric (on a row's mean over seeds): about one standard
 #: error of a 100-entry mean for the distances; a rerun on the same machine at 1 thread is bit-identical.
 TOLERANCES = {"MD-Vid": (0.5, 0.0), "MD-Img": (0.5, 0.0), "Frame Consis.": (0.005, 0.0),
               "Avg. flow magnitude": (0.25, 0.05), "FID": (0.0, 0.1), "FVD": (0.0, 0.1)}
-SECONDS_PER_STEP = 1.5  # toy controller, one optimizer step at 1 thread (measured 1.3-1.7 s)
+SECONDS_PER_STEP = 1.5  # toy controller, one optimizer step of 4 clips at 1 thread (measured 1.3-1.7 s; 2 clips 0.75 s)
 SECONDS_PER_SAMPLE = 3.0  # one 8-step 64 x 64 x 8 video at 1 thread plus its metrics (measured ~2.5 + 0.5 s)
 SAMPLE_SEED_STRIDE = 2**16  # sampling seed of entry i in replicate s: s * stride + i (bench indices < 2**16)
 
@@ -137,6 +144,7 @@ class Experiment:
     overrides: tuple = ()
     max_steps: int | None = None
     rows: tuple = ()
+    entries: int | None = None
 
     @property
     def trained(self) -> bool:
@@ -184,18 +192,22 @@ def experiment_table(quick: bool = False, only=None, grid=GRID) -> list[Experime
                 row = f"{field}={value:g}" if field else system
                 for seed in spec["seeds"][:QUICK["seeds"]] if quick else spec["seeds"]:
                     key = (system, tuple(sorted(over.items())), steps, seed)
-                    e = merged.get(key) or Experiment(_name(*key), system, seed, key[1], steps)
+                    e = merged.get(key) or Experiment(_name(*key), system, seed, key[1], steps,
+                                                      entries=QUICK["entries"] if quick else spec.get("entries"))
                     merged[key] = dataclasses.replace(e, rows=e.rows + tuple((t, row) for t in spec["tables"]))
     return list(merged.values())
 
 
-def plan(experiments, jobs: int = 2, entries: int = 100) -> dict:
-    """Estimated CPU seconds per experiment (:data:`SECONDS_PER_STEP`, :data:`SECONDS_PER_SAMPLE`; ``entries``
-    per bench set) and the totals, at ``jobs`` processes of one thread."""
+def plan(experiments, jobs: int = 2, entries: int | None = None) -> dict:
+    """Estimated CPU seconds per experiment (:data:`SECONDS_PER_STEP` scaled by the batch size,
+    :data:`SECONDS_PER_SAMPLE`; ``entries`` per bench set, default each experiment's, else 100) and the totals,
+    at ``jobs`` processes of one thread."""
     rows = []
     for e in experiments:
-        train_s = (e.max_steps or 0) * SECONDS_PER_STEP
-        eval_s = len(e.sets) * entries * (SECONDS_PER_SAMPLE if e.system != "ground_truth" else 0.5)
+        batch = dict(e.overrides).get("batch_size", 4)
+        train_s = (e.max_steps or 0) * SECONDS_PER_STEP * batch / 4 + (10.0 if e.trained else 0.0)
+        n = entries or e.entries or 100
+        eval_s = len(e.sets) * n * (SECONDS_PER_SAMPLE if e.system != "ground_truth" else 0.5)
         rows.append(dict(name=e.name, system=e.system, seed=e.seed, overrides=dict(e.overrides), max_steps=e.max_steps,
                          rows=[f"{t}:{r}" for t, r in e.rows], train_s=train_s, eval_s=eval_s))
     total = sum(r["train_s"] + r["eval_s"] for r in rows)
@@ -241,8 +253,11 @@ def sample_video(pipeline, example, k: int | None = None, trajectory_fill: str =
 def _select(bench, entries):
     if entries is None:
         return list(bench)
-    if isinstance(entries, int):
-        return list(bench)[:entries]
+    if isinstance(entries, int):  # spread evenly over the set: every kind of entry is drawn
+        items = list(bench)
+        if not 0 < entries <= len(items):
+            raise ValueError(f"entries: expected 1..{len(items)} (the bench's size), got {entries}")
+        return [items[int(i * len(items) / entries)] for i in range(entries)]
     return [bench[n] for n in entries]
 
 
@@ -305,7 +320,8 @@ def evaluate_system(pipeline, bench, entries=None, k: int | None = None,
                     sample_seed: int = 0, embedder=None) -> dict:
     """Sample one video per entry of ``bench`` (a :class:`remoco.benchset.Bench`; ``entries``: the first n, a list
     of names, or None for all) with generator seed ``sample_seed * 2**16 + example.seed`` and measure it
-    (:func:`evaluate_videos`; ``embedder`` default: :func:`remoco.metrics.vae_embedder` of the pipeline's VAE).
+    (:func:`evaluate_videos`; ``embedder`` default: :func:`remoco.metrics.vae_embedder` of the pipeline's VAE);
+    each row carries its entry's ``kind``.
     When the entries carry ground truth, ``distribution`` holds FID / FVD against their ground-truth clips.
     ``k``: the drag's region size (the controller's training k; default each example's)."""
     from . import metrics
@@ -317,16 +333,24 @@ def evaluate_system(pipeline, bench, entries=None, k: int | None = None,
     real = _truth_clips(chosen)
     out = evaluate_videos(videos, {e.name: e.example for e in chosen}, embedder,
                           real if len(real) == len(chosen) and len(chosen) >= 2 else None)
+    _add_kinds(out, chosen)
     out["settings"] = dict(bench=bench.name, set=bench.set, k=k, trajectory_fill=trajectory_fill,
                            num_inference_steps=num_inference_steps, sample_seed=sample_seed,
                            conditioned=getattr(pipeline, "controller", None) is not None)
     return out
 
 
+def _add_kinds(out: dict, chosen) -> None:
+    kinds = {e.name: e.kind for e in chosen}
+    for row in out["rows"]:
+        row["kind"] = kinds[row["entry"]]
+
+
 def evaluate_ground_truth(bench, embedder, entries=None) -> dict:
     """:func:`evaluate_videos` of the entries' ground-truth clips: what the trackers measure on perfect motion."""
     chosen = _select(bench, entries)
     out = evaluate_videos(_truth_clips(chosen), {e.name: e.example for e in chosen}, embedder)
+    _add_kinds(out, chosen)
     out["settings"] = dict(bench=bench.name, set=bench.set, ground_truth=True)
     return out
 
@@ -372,7 +396,7 @@ def run_evaluations(experiments, trained: dict, work, jobs: int = 2, base=None, 
     base = str(base or SHIPPED_DIR / "toy-base")
     jobs_ = {}
     for e in experiments:
-        settings = dict(entries=entries, num_inference_steps=num_inference_steps, trajectory_fill=trajectory_fill,
+        settings = dict(entries=entries if entries is not None else e.entries, num_inference_steps=num_inference_steps, trajectory_fill=trajectory_fill,
                         sample_seed=e.seed, k=None, sets=list(e.sets))
         controller, fp = None, None
         if e.trained:
@@ -427,11 +451,16 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
         columns = [f"{m} ({s})" for s in spec["sets"] for m in spec["metrics"]]
         labels, rows, configs = {}, [], {}
         for r, exps in groups.items():
-            per_seed, train_s = {}, {}
+            per_seed, train_s, kinds = {}, {}, {}
             for e in sorted(exps, key=lambda e: e.seed):
                 vals = {}
                 for s in spec["sets"]:
                     ev = evaluations[e.name]["sets"][s]
+                    for m in spec["metrics"]:
+                        for kind in sorted({x.get("kind") for x in ev["rows"]} - {None}):
+                            v = [x[m] for x in ev["rows"] if x.get("kind") == kind and x.get(m) is not None]
+                            if v:
+                                kinds.setdefault(f"{m} ({s})", {}).setdefault(kind, []).append(float(np.mean(v)))
                     for m in spec["metrics"]:
                         src = ev.get("distribution", {}) if m in ("FID", "FVD") else ev["mean"]
                         vals[f"{m} ({s})"] = src.get(m)
@@ -453,11 +482,14 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                              max_steps=e0.max_steps, overrides=dict(e0.overrides), seeds=sorted(e.seed for e in exps),
                              inference_k=evaluations[e0.name].get("settings", {}).get("k"),
                              experiments=[e.name for e in exps], train_seconds=train_s, per_seed=per_seed,
-                             mean=mean, spread=spread))
+                             mean=mean, spread=spread,
+                             by_kind={c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in kinds.items()}))
         notes = ["values: each seed's mean over the bench entries (FID / FVD: over the whole set); 'mean' and "
                  "'spread' (sample standard deviation, ddof = 1) over seeds",
                  "a replicate with seed s trains with seed s and samples entry i with generator seed s * 2**16 + i; "
                  "'base' is not trained (its seeds vary the sampling only); 'ground_truth' is not sampled",
+                 "'by_kind': the mean over seeds of each seed's mean over the entries of one kind (e.g. the object "
+                 "set's 'camera' entries, where the camera moves too)",
                  "inference k: each controller's training k; trajectory_fill as in 'evaluation'"]
         if table.startswith("fig7"):
             notes.append("the toy controller preset trains dense T_s (r_min = r_max = 0), where k and r_min do not "
@@ -597,14 +629,15 @@ def main(argv=None) -> int:
     r = sub.choices["run"]
     r.add_argument("--out", default=None, help="results folder (default WORK/results; 'results' stores them)")
     r.add_argument("--base", default=None, help="base pipeline folder (default data/checkpoints/toy-base)")
-    r.add_argument("--entries", type=int, default=None, help="first N entries of each bench set")
+    r.add_argument("--entries", type=int, default=None, help="N entries of each bench set, spread evenly "
+                   "(default: each experiment's, main 24, ablations 12)")
     r.add_argument("--steps", type=int, default=None, help="sampler steps")
     c = sub.choices["check"]
     c.add_argument("--fresh", default=None, help="default WORK/results (--quick: WORK/quick/results)")
     c.add_argument("--stored", default=None, help="default results (--quick: results/quick)")
     args = ap.parse_args(argv)
     if args.command == "plan":
-        p = plan(experiment_table(args.quick, args.only), args.jobs, QUICK["entries"] if args.quick else 100)
+        p = plan(experiment_table(args.quick, args.only), args.jobs)
         for row in p["rows"]:
             print(f"{row['name']:<44s} steps {str(row['max_steps']):>5s}  train {row['train_s'] / 60:6.1f} min  "
                   f"eval {row['eval_s'] / 60:5.1f} min  {' '.join(row['rows'])}")
