@@ -36,7 +36,13 @@ def parse_run(text: str) -> tuple[str, dict]:
     over = {}
     for item in filter(None, fields.split(",")):
         key, _, value = item.partition("=")
-        over[key] = yaml.safe_load(value)
+        value = yaml.safe_load(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string: numbers without a dot
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        over[key] = value
     return name, over
 
 
