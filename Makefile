@@ -70,7 +70,7 @@ bench: install
 # The evaluation chapters' experiments (Tables 1-3, Fig. 7, Fig. 9; remoco/reproduce.py): train the controllers
 # (resumable, JOBS processes of one thread), evaluate on the toy bench, write $(REPRO_WORK)/results/<table>.json and
 # compare them with the stored results/ (`python -m remoco.reproduce plan` lists the experiments and their CPU time).
-# QUICK=1: one seed, 2 training steps, 2 values per Fig. 7 sweep, 2 entries per bench set, 2 sampler steps -- about
+# QUICK=1: one seed, 2 training steps, 2 values per Fig. 7 sweep, 4 entries per bench set, 2 sampler steps -- about
 # 2 minutes, every code path; compared with results/quick.
 REPRO_WORK ?= runs/reproduce
 JOBS ?= 2

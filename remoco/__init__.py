@@ -26,7 +26,9 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``drag``           drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
 ``bench``          bench examples (image, brush, trajectories) on disk
 ``benchset``       bench sets: the toy ReMoCo-Bench, DragBench / MC-Bench converters (Sec. 4.1, App. A)
+``bench_eval``     one system on one bench set: seeded videos, per-entry metrics, FID / FVD (Sec. 4.1)
 ``reproduce``      the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
+``report``         results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
 ``widgets``        the ipywidgets drag demo
 ``cli``            the ``remoco`` command line
 ``book_utils``     how chapters show library source, videos and tables

@@ -15,7 +15,7 @@ The experiments are data (:data:`GRID`, expanded by :func:`experiment_table`), n
 Ablation controllers (Fig. 7, Fig. 9) train fewer steps than the main ones (``max_steps`` of each experiment,
 written in every result row). Every controller trains on the shipped toy base (``data/checkpoints/toy-base``).
 
-Evaluation (:func:`evaluate_system`): for every bench entry one seeded video; MD-Img, MD-Vid, frame consistency
+Evaluation (:func:`remoco.bench_eval.evaluate_system`): for every bench entry one seeded video; MD-Img, MD-Vid, frame consistency
 and average flow magnitude with :mod:`remoco.metrics`' substitutes (each result names them next to the paper's
 models), and for Table 1 FID / FVD against the entries' ground-truth clips (:func:`remoco.benchset.ground_truth_clip`;
 the paper's Table 1 is WebVid-10M with 15 % of the trajectories as input, here the bench's single drag). The drag
@@ -45,7 +45,6 @@ import csv
 import dataclasses
 import hashlib
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -53,14 +52,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .bench_eval import MD_METRICS, evaluate_ground_truth, evaluate_system
 from .config import SHIPPED_DIR, VARIANTS, preset_config
 from .shipped import SHIPPED_TRAJECTORY_FILL, run_jobs, train_in_worker
 
 __all__ = ["ROOT", "BENCH_SETS", "PAPER_RESULTS", "SYSTEMS", "GRID", "TABLES", "QUICK", "EVALUATION",
-           "TOLERANCES", "SECONDS_PER_STEP", "SECONDS_PER_SAMPLE", "SAMPLE_SEED_STRIDE", "Experiment",
-           "experiment_table", "plan", "run_training", "sample_video", "evaluate_videos", "evaluate_system",
-           "evaluate_ground_truth", "evaluate_in_worker", "run_evaluations", "build_tables", "write_results",
-           "load_results", "load_paper_results", "CheckReport", "check_results", "run", "main"]
+           "MAIN_STEPS", "ABLATION_STEPS", "MAIN_ENTRIES", "ABLATION_ENTRIES",
+           "TOLERANCES", "SECONDS_PER_STEP", "SECONDS_PER_SAMPLE", "Experiment",
+           "experiment_table", "plan", "run_training", "evaluate_in_worker", "run_evaluations", "build_tables",
+           "write_results", "load_results", "load_paper_results", "CheckReport", "check_results", "run", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_SETS = {"fine": ROOT / "data" / "bench" / "fine", "object": ROOT / "data" / "bench" / "object"}
@@ -99,7 +99,7 @@ GRID = (
          fixed=_ABLATION, sweep=None, entries=ABLATION_ENTRIES),
 )
 GROUPS = ("main", "fig7", "fig9")
-_MD = ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude")
+_MD = MD_METRICS
 #: The results files: which bench sets and metrics, and the paper's table they stand for.
 TABLES = {
     "table1": dict(sets=("fine",), metrics=("FVD", "FID", "Frame Consis."), paper=("Table 1",),
@@ -117,9 +117,10 @@ TABLES = {
     "fig9": dict(sets=("fine", "object"), metrics=("MD-Vid",), paper=("Fig. 9",),
                  title="Fig. 9 (Sec. 4.4): multi-scale feature injection (modulation / concatenation / sum)"),
 }
-#: What ``--quick`` changes: one seed, a few training and sampler steps, a few entries per bench set, two values
+#: What ``--quick`` changes: one seed, a few training and sampler steps, 4 entries per bench set (one of each kind
+#: at least: the spread selection takes entries 0, 25, 50, 75), two values
 #: of each Fig. 7 sweep (one of them the setting both sweeps share).
-QUICK = dict(seeds=1, max_steps=2, entries=2, num_inference_steps=2, sweeps={"k": (1, 2), "r_min": (0.5, 0.95)})
+QUICK = dict(seeds=1, max_steps=2, entries=4, num_inference_steps=2, sweeps={"k": (1, 2), "r_min": (0.5, 0.95)})
 #: Evaluation settings of a full run (``entries`` None: each experiment's own, from :data:`GRID`).
 EVALUATION = dict(entries=None, num_inference_steps=8, trajectory_fill=SHIPPED_TRAJECTORY_FILL)
 #: ``|fresh - stored| <= atol + rtol * |stored|`` per metric (on a row's mean over seeds): about one standard
@@ -128,7 +129,6 @@ TOLERANCES = {"MD-Vid": (0.5, 0.0), "MD-Img": (0.5, 0.0), "Frame Consis.": (0.00
               "Avg. flow magnitude": (0.25, 0.05), "FID": (0.0, 0.1), "FVD": (0.0, 0.1)}
 SECONDS_PER_STEP = 1.5  # toy controller, one optimizer step of 4 clips at 1 thread (measured 1.3-1.7 s; 2 clips 0.75 s)
 SECONDS_PER_SAMPLE = 3.0  # one 8-step 64 x 64 x 8 video at 1 thread plus its metrics (measured ~2.5 + 0.5 s)
-SAMPLE_SEED_STRIDE = 2**16  # sampling seed of entry i in replicate s: s * stride + i (bench indices < 2**16)
 
 
 # ------------------------------------------------------------------------------------------------ experiments
@@ -229,132 +229,6 @@ def run_training(experiments, work, jobs: int = 2, base=None, **runtime) -> dict
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-def sample_video(pipeline, example, k: int | None = None, trajectory_fill: str = SHIPPED_TRAJECTORY_FILL,
-                 num_inference_steps: int = 8, seed: int | None = None) -> np.ndarray:
-    """One video (L, H, W, 3) uint8 of a bench example: a pipeline with a ``controller`` gets the drag
-    (:func:`remoco.bench.run_bench_example` with ``k``, default the example's, and ``trajectory_fill``), a plain
-    SVD pipeline the reference image only. ``seed``: the generator seed (default the example's)."""
-    import PIL.Image
-    import torch
-
-    from .bench import run_bench_example
-    from .video import as_uint8_frames
-
-    ex = dataclasses.replace(example, k=int(k or example.k), seed=int(example.seed if seed is None else seed))
-    if getattr(pipeline, "controller", None) is not None:
-        return run_bench_example(pipeline, ex, num_inference_steps=num_inference_steps, show_progress_bar=False,
-                                 trajectory_fill=trajectory_fill)
-    out = pipeline(PIL.Image.fromarray(np.asarray(ex.image, np.uint8)), height=ex.height, width=ex.width,
-                   num_frames=ex.num_frames, num_inference_steps=num_inference_steps, output_type="np",
-                   generator=torch.Generator("cpu").manual_seed(ex.seed))
-    return as_uint8_frames(out.frames[0])
-
-
-def _select(bench, entries):
-    if entries is None:
-        return list(bench)
-    if isinstance(entries, int):  # spread evenly over the set: every kind of entry is drawn
-        items = list(bench)
-        if not 0 < entries <= len(items):
-            raise ValueError(f"entries: expected 1..{len(items)} (the bench's size), got {entries}")
-        return [items[int(i * len(items) / entries)] for i in range(entries)]
-    return [bench[n] for n in entries]
-
-
-def _summary(values) -> tuple:
-    v = np.asarray([x for x in values if x is not None], float)
-    if not v.size:
-        return None, None
-    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None)
-
-
-def evaluate_videos(videos: dict, examples: dict, embedder, real: dict | None = None) -> dict:
-    """Metrics of ``videos`` ``{entry: (L, H, W, 3)}`` against the drags of ``examples`` ``{entry: BenchExample}``
-    (MD over the entry's trajectories, averaged): per-entry ``rows``, ``mean`` and ``sem`` over entries,
-    ``undefined`` counts (MD-Img of a uniform start patch) and ``labels``; with ``real`` clips ``{entry: clip}``
-    also ``distribution`` = FID and FVD of the videos against them."""
-    from . import metrics
-
-    rows, labels = [], {}
-    undefined = {m: 0 for m in _MD}
-    for name, video in videos.items():
-        ex = examples[name]
-        row = {"entry": name}
-        for metric, fn in (("MD-Img", metrics.md_img), ("MD-Vid", metrics.md_vid)):
-            vals = []
-            for t in ex.trajectories:
-                try:
-                    s = fn(video, t)
-                except ValueError as exc:  # NCC is undefined on a uniform start patch: counted, not hidden
-                    if "uniform" not in str(exc):
-                        raise
-                    continue
-                vals.append(s.value)
-                labels[metric] = s.label
-            row[metric] = float(np.mean(vals)) if vals else None
-            undefined[metric] += not vals
-        for metric, s in (("Frame Consis.", metrics.frame_consistency(video, embedder)),
-                          ("Avg. flow magnitude", metrics.average_flow_magnitude(video))):
-            row[metric], labels[metric] = s.value, s.label
-        rows.append(row)
-    out = dict(entries=list(videos), rows=rows, labels=labels, undefined=undefined, mean={}, sem={})
-    for m in _MD:
-        out["mean"][m], out["sem"][m] = _summary(r[m] for r in rows)
-    if real is not None:
-        gen, ref = list(videos.values()), [real[n] for n in videos]
-        f, v = metrics.fid(ref, gen, embedder), metrics.fvd(ref, gen, embedder)
-        out["distribution"] = {"FID": f.value, "FVD": v.value}
-        out["labels"].update(FID=f.label, FVD=v.label)
-    return out
-
-
-def _truth_clips(entries) -> dict:
-    from .benchset import ground_truth_clip
-    from .video import as_uint8_frames
-
-    return {e.name: as_uint8_frames(ground_truth_clip(e.truth).video) for e in entries if e.truth is not None}
-
-
-def evaluate_system(pipeline, bench, entries=None, k: int | None = None,
-                    trajectory_fill: str = SHIPPED_TRAJECTORY_FILL, num_inference_steps: int = 8,
-                    sample_seed: int = 0, embedder=None) -> dict:
-    """Sample one video per entry of ``bench`` (a :class:`remoco.benchset.Bench`; ``entries``: the first n, a list
-    of names, or None for all) with generator seed ``sample_seed * 2**16 + example.seed`` and measure it
-    (:func:`evaluate_videos`; ``embedder`` default: :func:`remoco.metrics.vae_embedder` of the pipeline's VAE);
-    each row carries its entry's ``kind``.
-    When the entries carry ground truth, ``distribution`` holds FID / FVD against their ground-truth clips.
-    ``k``: the drag's region size (the controller's training k; default each example's)."""
-    from . import metrics
-
-    chosen = _select(bench, entries)
-    embedder = embedder or metrics.vae_embedder(pipeline.vae)
-    videos = {e.name: sample_video(pipeline, e.example, k, trajectory_fill, num_inference_steps,
-                                   sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed)) for e in chosen}
-    real = _truth_clips(chosen)
-    out = evaluate_videos(videos, {e.name: e.example for e in chosen}, embedder,
-                          real if len(real) == len(chosen) and len(chosen) >= 2 else None)
-    _add_kinds(out, chosen)
-    out["settings"] = dict(bench=bench.name, set=bench.set, k=k, trajectory_fill=trajectory_fill,
-                           num_inference_steps=num_inference_steps, sample_seed=sample_seed,
-                           conditioned=getattr(pipeline, "controller", None) is not None)
-    return out
-
-
-def _add_kinds(out: dict, chosen) -> None:
-    kinds = {e.name: e.kind for e in chosen}
-    for row in out["rows"]:
-        row["kind"] = kinds[row["entry"]]
-
-
-def evaluate_ground_truth(bench, embedder, entries=None) -> dict:
-    """:func:`evaluate_videos` of the entries' ground-truth clips: what the trackers measure on perfect motion."""
-    chosen = _select(bench, entries)
-    out = evaluate_videos(_truth_clips(chosen), {e.name: e.example for e in chosen}, embedder)
-    _add_kinds(out, chosen)
-    out["settings"] = dict(bench=bench.name, set=bench.set, ground_truth=True)
-    return out
-
-
 def evaluate_in_worker(job: dict, threads: int) -> dict:
     """One experiment's evaluation on its bench sets (a :func:`run_jobs` worker); cached in ``job["out"]``."""
     import torch
@@ -396,7 +270,8 @@ def run_evaluations(experiments, trained: dict, work, jobs: int = 2, base=None, 
     base = str(base or SHIPPED_DIR / "toy-base")
     jobs_ = {}
     for e in experiments:
-        settings = dict(entries=entries if entries is not None else e.entries, num_inference_steps=num_inference_steps, trajectory_fill=trajectory_fill,
+        settings = dict(entries=entries if entries is not None else e.entries,
+                        num_inference_steps=num_inference_steps, trajectory_fill=trajectory_fill,
                         sample_seed=e.seed, k=None, sets=list(e.sets))
         controller, fp = None, None
         if e.trained:
@@ -457,7 +332,7 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                 for s in spec["sets"]:
                     ev = evaluations[e.name]["sets"][s]
                     for m in spec["metrics"]:
-                        for kind in sorted({x.get("kind") for x in ev["rows"]} - {None}):
+                        for kind in sorted({x.get("kind") for x in ev.get("rows", ())} - {None}):
                             v = [x[m] for x in ev["rows"] if x.get("kind") == kind and x.get(m) is not None]
                             if v:
                                 kinds.setdefault(f"{m} ({s})", {}).setdefault(kind, []).append(float(np.mean(v)))
@@ -483,13 +358,14 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                              inference_k=evaluations[e0.name].get("settings", {}).get("k"),
                              experiments=[e.name for e in exps], train_seconds=train_s, per_seed=per_seed,
                              mean=mean, spread=spread,
-                             by_kind={c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in kinds.items()}))
+                             by_kind={c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in kinds.items()},
+                             by_kind_per_seed=kinds))
         notes = ["values: each seed's mean over the bench entries (FID / FVD: over the whole set); 'mean' and "
                  "'spread' (sample standard deviation, ddof = 1) over seeds",
                  "a replicate with seed s trains with seed s and samples entry i with generator seed s * 2**16 + i; "
                  "'base' is not trained (its seeds vary the sampling only); 'ground_truth' is not sampled",
                  "'by_kind': the mean over seeds of each seed's mean over the entries of one kind (e.g. the object "
-                 "set's 'camera' entries, where the camera moves too)",
+                 "set's 'camera' entries, where the camera moves too); 'by_kind_per_seed': those per-seed means",
                  "inference k: each controller's training k; trajectory_fill as in 'evaluation'"]
         if table.startswith("fig7"):
             notes.append("the toy controller preset trains dense T_s (r_min = r_max = 0), where k and r_min do not "

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from remoco import bench_eval
 from remoco import reproduce as R
 from remoco.config import preset_config
 
@@ -40,7 +41,9 @@ def test_experiment_table_covers_the_grid():
     for system in ("base", "gaussian", "remoco", "traj_only"):
         assert sorted(e.seed for e in main[system]) == [0, 1, 2]
         assert set(row("table1")[system]) == set(main[system]) == set(row("table3")[system])
-    assert all(e.max_steps == 1000 for s in ("gaussian", "remoco", "traj_only") for e in main[s])
+    assert all(e.max_steps == R.MAIN_STEPS for s in ("gaussian", "remoco", "traj_only") for e in main[s])
+    assert all(e.entries == R.MAIN_ENTRIES for es in main.values() for e in es)
+    assert all(e.config("w").batch_size == 4 for s in ("gaussian", "remoco", "traj_only") for e in main[s])
     assert not any(e.trained for e in main["base"] + main["ground_truth"])
     # Fig. 7: k and r_min sweeps in the paper's sparse regime, two seeds each
     k_rows, r_rows = row("fig7a"), row("fig7b")
@@ -50,7 +53,8 @@ def test_experiment_table_covers_the_grid():
         assert sorted(e.seed for e in es) == [0, 1]
         for e in es:
             cfg = e.config("runs/x")
-            assert cfg.variant == "remoco" and cfg.r_max == 1.0 and cfg.max_steps == e.max_steps == 500
+            assert cfg.variant == "remoco" and cfg.r_max == 1.0 and cfg.max_steps == e.max_steps == R.ABLATION_STEPS
+            assert cfg.batch_size == 2 and e.entries == R.ABLATION_ENTRIES
             field, value = label.split("=")
             assert getattr(cfg, field) == pytest.approx(float(value))
             assert (cfg.k, cfg.r_min) == ((cfg.k, 0.95) if field == "k" else (2, cfg.r_min))
@@ -73,9 +77,10 @@ def test_quick_table_and_only():
     quick = R.experiment_table(quick=True)
     assert {e.seed for e in quick} == {0}
     assert {e.max_steps for e in quick if e.trained} == {R.QUICK["max_steps"]}
-    # with equal step counts the main and Fig. 9 ReMoCo are one training filling both tables
-    remoco = [e for e in quick if e.system == "remoco" and not e.overrides]
-    assert len(remoco) == 1 and {t for t, _ in remoco[0].rows} == {"table1", "table2", "table3", "fig9"}
+    # the main ReMoCo (batch 4) and Fig. 9's (batch 2) are different trainings even at equal step counts
+    remoco = [e for e in quick if e.system == "remoco" and dict(e.overrides).get("k") is None]
+    assert sorted(sorted({t for t, _ in e.rows}) for e in remoco) == [["fig9"], ["table1", "table2", "table3"]]
+    assert {e.entries for e in quick} == {R.QUICK["entries"]}
     assert {t for e in quick for t, _ in e.rows} == set(R.TABLES)
     assert {r for e in quick for t, r in e.rows if t.startswith("fig7")} == {"k=1", "k=2", "r_min=0.5", "r_min=0.95"}
     only = R.experiment_table(only=["fig9"])
@@ -114,8 +119,10 @@ def test_evaluate_system_on_an_untrained_toy_pipeline():
     bench = benchset.load_bench(R.BENCH_SETS["fine"])
     pipe = build_toy_remoco_pipeline(0)
     emb = metrics.vae_embedder(pipe.vae)
-    res = R.evaluate_system(pipe, bench, entries=2, k=2, num_inference_steps=1, embedder=emb)
-    assert res["entries"] == [bench[0].name, bench[1].name] and len(res["rows"]) == 2
+    res = bench_eval.evaluate_system(pipe, bench, entries=2, k=2, num_inference_steps=1, embedder=emb)
+    # n entries are spread evenly over the set (0 and 50 of 100), each row names its entry's kind
+    assert res["entries"] == [bench[0].name, bench[50].name] and len(res["rows"]) == 2
+    assert [r["kind"] for r in res["rows"]] == [bench[0].kind, bench[50].kind]
     for m in ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude", "FID", "FVD"):
         assert "paper: " in res["labels"][m], m
     for m in ("MD-Vid", "Frame Consis.", "Avg. flow magnitude"):
@@ -123,17 +130,36 @@ def test_evaluate_system_on_an_untrained_toy_pipeline():
     assert all(math.isfinite(v) and v >= 0 for v in res["distribution"].values())
     assert res["settings"]["conditioned"] and res["settings"]["k"] == 2
     # a plain SVD pipeline is sampled from the image alone; the same seed gives the same video
-    base = R.sample_video(pipe, bench[0].example, k=2, num_inference_steps=1, seed=5)
-    assert np.array_equal(base, R.sample_video(pipe, bench[0].example, k=2, num_inference_steps=1, seed=5))
-    gt = R.evaluate_ground_truth(bench, emb, entries=[bench[0].name])
+    base = bench_eval.sample_video(pipe, bench[0].example, k=2, num_inference_steps=1, seed=5)
+    assert np.array_equal(base, bench_eval.sample_video(pipe, bench[0].example, k=2, num_inference_steps=1, seed=5))
+    gt = bench_eval.evaluate_ground_truth(bench, emb, entries=[bench[0].name])
     assert gt["mean"]["MD-Vid"] < 2.0 and "distribution" not in gt  # the tracker follows the true motion
+
+
+def test_spread_selection_draws_every_kind_and_checks_n():
+    from remoco import benchset
+
+    bench = benchset.load_bench(R.BENCH_SETS["object"])
+    for n in (4, 12, 24):
+        chosen = bench_eval.select_entries(bench, n)
+        assert len(chosen) == len({e.name for e in chosen}) == n
+        assert {e.kind for e in chosen} == {e.kind for e in bench}, n  # camera entries are every 4th
+    assert [e.name for e in bench_eval.select_entries(bench, 100)] == [e.name for e in bench]
+    assert bench_eval.select_entries(bench, None) == list(bench)
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match="entries"):
+            bench_eval.select_entries(bench, bad)
 
 
 def _fake_eval(shift: float) -> dict:
     labels = {m: f"{m} (x; paper: y)" for m in ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude", "FID",
                                                  "FVD")}
+    rows = [{"entry": "a", "kind": "object", "MD-Vid": 2.0 + shift},
+            {"entry": "b", "kind": "object", "MD-Vid": 4.0 + shift},
+            {"entry": "c", "kind": "camera", "MD-Vid": 9.0 + shift}]
     one = dict(mean={"MD-Img": 4.0 + shift, "MD-Vid": 3.0 + shift, "Frame Consis.": 0.99,
-                     "Avg. flow magnitude": 1.0}, distribution={"FID": 10.0 + shift, "FVD": 20.0}, labels=labels)
+                     "Avg. flow magnitude": 1.0}, distribution={"FID": 10.0 + shift, "FVD": 20.0}, labels=labels,
+               rows=rows)
     return {"sets": {"fine": copy.deepcopy(one), "object": copy.deepcopy(one)}}
 
 
@@ -146,6 +172,9 @@ def test_build_tables_and_check_results(tmp_path):
     assert row["per_seed"]["2"]["MD-Vid (fine)"] == 5.0
     assert row["mean"]["MD-Vid (fine)"] == pytest.approx(4.0) and row["spread"]["MD-Vid (fine)"] == pytest.approx(1.0)
     assert {r["row"]: r for r in tables["table2"]["rows"]}["ground_truth"]["spread"]["MD-Vid (fine)"] is None
+    # per kind of entry: each seed's mean over that kind's entries (object: (2 + 4) / 2 + s, camera: 9 + s)
+    assert row["by_kind_per_seed"]["MD-Vid (fine)"] == {"camera": [9.0, 10.0, 11.0], "object": [3.0, 4.0, 5.0]}
+    assert row["by_kind"]["MD-Vid (fine)"] == {"camera": pytest.approx(10.0), "object": pytest.approx(4.0)}
     assert tables["table1"]["columns"] == ["FVD (fine)", "FID (fine)", "Frame Consis. (fine)"]
     assert "paper: " in tables["table1"]["labels"]["FID (fine)"]
     assert {p["row"] for p in tables["table1"]["paper_values"]} == {"DragNUWA", "MOFA-Video", "ReMoCo"}

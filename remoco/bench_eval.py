@@ -1,0 +1,148 @@
+"""Measuring a system on a bench set (the paper's Sec. 4.1 protocol): one seeded video per entry, then MD-Img,
+MD-Vid, frame consistency and average flow magnitude per entry with :mod:`remoco.metrics`' labelled substitutes,
+and FID / FVD against the entries' ground-truth clips where the bench has them (the toy ReMoCo-Bench,
+:mod:`remoco.benchset`). :mod:`remoco.reproduce` runs these for every experiment of chapters 6-7."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .shipped import SHIPPED_TRAJECTORY_FILL
+
+__all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_video", "select_entries", "evaluate_videos", "evaluate_system",
+           "evaluate_ground_truth"]
+
+#: The per-entry metrics of Tables 2-3 (and the average flow magnitude of Sec. 4.2).
+MD_METRICS = ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude")
+SAMPLE_SEED_STRIDE = 2**16  # sampling seed of entry i in replicate s: s * stride + i (bench indices < 2**16)
+
+
+def sample_video(pipeline, example, k: int | None = None, trajectory_fill: str = SHIPPED_TRAJECTORY_FILL,
+                 num_inference_steps: int = 8, seed: int | None = None) -> np.ndarray:
+    """One video (L, H, W, 3) uint8 of a bench example: a pipeline with a ``controller`` gets the drag
+    (:func:`remoco.bench.run_bench_example` with ``k``, default the example's, and ``trajectory_fill``), a plain
+    SVD pipeline the reference image only. ``seed``: the generator seed (default the example's)."""
+    import PIL.Image
+    import torch
+
+    from .bench import run_bench_example
+    from .video import as_uint8_frames
+
+    ex = dataclasses.replace(example, k=int(k or example.k), seed=int(example.seed if seed is None else seed))
+    if getattr(pipeline, "controller", None) is not None:
+        return run_bench_example(pipeline, ex, num_inference_steps=num_inference_steps, show_progress_bar=False,
+                                 trajectory_fill=trajectory_fill)
+    out = pipeline(PIL.Image.fromarray(np.asarray(ex.image, np.uint8)), height=ex.height, width=ex.width,
+                   num_frames=ex.num_frames, num_inference_steps=num_inference_steps, output_type="np",
+                   generator=torch.Generator("cpu").manual_seed(ex.seed))
+    return as_uint8_frames(out.frames[0])
+
+
+def select_entries(bench, entries) -> list:
+    """The entries of ``bench`` to evaluate: all (``entries`` None), ``n`` spread evenly over the set (entry
+    ``floor(i * len / n)`` for i < n, so every kind of entry is drawn where kinds alternate), or a list of names."""
+    if entries is None:
+        return list(bench)
+    if isinstance(entries, int):  # spread evenly over the set: every kind of entry is drawn
+        items = list(bench)
+        if not 0 < entries <= len(items):
+            raise ValueError(f"entries: expected 1..{len(items)} (the bench's size), got {entries}")
+        return [items[int(i * len(items) / entries)] for i in range(entries)]
+    return [bench[n] for n in entries]
+
+
+def _summary(values) -> tuple:
+    v = np.asarray([x for x in values if x is not None], float)
+    if not v.size:
+        return None, None
+    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None)
+
+
+def evaluate_videos(videos: dict, examples: dict, embedder, real: dict | None = None) -> dict:
+    """Metrics of ``videos`` ``{entry: (L, H, W, 3)}`` against the drags of ``examples`` ``{entry: BenchExample}``
+    (MD over the entry's trajectories, averaged): per-entry ``rows``, ``mean`` and ``sem`` over entries,
+    ``undefined`` counts (MD-Img of a uniform start patch) and ``labels``; with ``real`` clips ``{entry: clip}``
+    also ``distribution`` = FID and FVD of the videos against them."""
+    from . import metrics
+
+    rows, labels = [], {}
+    undefined = {m: 0 for m in MD_METRICS}
+    for name, video in videos.items():
+        ex = examples[name]
+        row = {"entry": name}
+        for metric, fn in (("MD-Img", metrics.md_img), ("MD-Vid", metrics.md_vid)):
+            vals = []
+            for t in ex.trajectories:
+                try:
+                    s = fn(video, t)
+                except ValueError as exc:  # NCC is undefined on a uniform start patch: counted, not hidden
+                    if "uniform" not in str(exc):
+                        raise
+                    continue
+                vals.append(s.value)
+                labels[metric] = s.label
+            row[metric] = float(np.mean(vals)) if vals else None
+            undefined[metric] += not vals
+        for metric, s in (("Frame Consis.", metrics.frame_consistency(video, embedder)),
+                          ("Avg. flow magnitude", metrics.average_flow_magnitude(video))):
+            row[metric], labels[metric] = s.value, s.label
+        rows.append(row)
+    out = dict(entries=list(videos), rows=rows, labels=labels, undefined=undefined, mean={}, sem={})
+    for m in MD_METRICS:
+        out["mean"][m], out["sem"][m] = _summary(r[m] for r in rows)
+    if real is not None:
+        gen, ref = list(videos.values()), [real[n] for n in videos]
+        f, v = metrics.fid(ref, gen, embedder), metrics.fvd(ref, gen, embedder)
+        out["distribution"] = {"FID": f.value, "FVD": v.value}
+        out["labels"].update(FID=f.label, FVD=v.label)
+    return out
+
+
+def _truth_clips(entries) -> dict:
+    from .benchset import ground_truth_clip
+    from .video import as_uint8_frames
+
+    return {e.name: as_uint8_frames(ground_truth_clip(e.truth).video) for e in entries if e.truth is not None}
+
+
+def evaluate_system(pipeline, bench, entries=None, k: int | None = None,
+                    trajectory_fill: str = SHIPPED_TRAJECTORY_FILL, num_inference_steps: int = 8,
+                    sample_seed: int = 0, embedder=None) -> dict:
+    """Sample one video per entry of ``bench`` (a :class:`remoco.benchset.Bench`; ``entries``: the first n, a list
+    of names, or None for all) with generator seed ``sample_seed * 2**16 + example.seed`` and measure it
+    (:func:`evaluate_videos`; ``embedder`` default: :func:`remoco.metrics.vae_embedder` of the pipeline's VAE);
+    each row carries its entry's ``kind``.
+    When the entries carry ground truth, ``distribution`` holds FID / FVD against their ground-truth clips.
+    ``k``: the drag's region size (the controller's training k; default each example's)."""
+    from . import metrics
+
+    chosen = select_entries(bench, entries)
+    embedder = embedder or metrics.vae_embedder(pipeline.vae)
+    videos = {e.name: sample_video(pipeline, e.example, k, trajectory_fill, num_inference_steps,
+                                   sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed)) for e in chosen}
+    real = _truth_clips(chosen)
+    out = evaluate_videos(videos, {e.name: e.example for e in chosen}, embedder,
+                          real if len(real) == len(chosen) and len(chosen) >= 2 else None)
+    _add_kinds(out, chosen)
+    out["settings"] = dict(bench=bench.name, set=bench.set, k=k, trajectory_fill=trajectory_fill,
+                           num_inference_steps=num_inference_steps, sample_seed=sample_seed,
+                           conditioned=getattr(pipeline, "controller", None) is not None)
+    return out
+
+
+def _add_kinds(out: dict, chosen) -> None:
+    kinds = {e.name: e.kind for e in chosen}
+    for row in out["rows"]:
+        row["kind"] = kinds[row["entry"]]
+
+
+def evaluate_ground_truth(bench, embedder, entries=None) -> dict:
+    """:func:`evaluate_videos` of the entries' ground-truth clips: what the trackers measure on perfect motion."""
+    chosen = select_entries(bench, entries)
+    out = evaluate_videos(_truth_clips(chosen), {e.name: e.example for e in chosen}, embedder)
+    _add_kinds(out, chosen)
+    out["settings"] = dict(bench=bench.name, set=bench.set, ground_truth=True)
+    return out
