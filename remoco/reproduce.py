@@ -15,13 +15,14 @@ The experiments are data (:data:`GRID`, expanded by :func:`experiment_table`), n
 Ablation controllers (Fig. 7, Fig. 9) train fewer steps than the main ones (``max_steps`` of each experiment,
 written in every result row). Every controller trains on the shipped toy base (``data/checkpoints/toy-base``).
 
-Evaluation (:func:`remoco.bench_eval.evaluate_system`): for every bench entry one seeded video; MD-Img, MD-Vid, frame consistency
-and average flow magnitude with :mod:`remoco.metrics`' substitutes (each result names them next to the paper's
-models), and for Table 1 FID / FVD against the entries' ground-truth clips (:func:`remoco.benchset.ground_truth_clip`;
-the paper's Table 1 is WebVid-10M with 15 % of the trajectories as input, here the bench's single drag). The drag
-is given as the shipped controller is driven (``trajectory_fill`` = :data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`)
-with the k of each controller's training config. A replicate with seed s trains with seed s and samples entry i with
-generator seed ``s * 2**16 + i``; the base model (not trained) varies its sampling seed only.
+Evaluation (:func:`remoco.bench_eval.evaluate_system`): for every bench entry one seeded video; MD-Img, MD-Vid, frame
+consistency and average flow magnitude with :mod:`remoco.metrics`' substitutes (each result names them next to the
+paper's models), and for Table 1 FID / FVD against the entries' ground-truth clips
+(:func:`remoco.benchset.ground_truth_clip`; the paper's Table 1 is WebVid-10M with 15 % of the trajectories as input,
+here the bench's single drag). The drag is given as the shipped controller is driven (``trajectory_fill`` =
+:data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`) with the k of each controller's training config. A replicate with seed
+s trains with seed s and samples entry i with generator seed ``s * 2**16 + i``; the base model (not trained) varies
+its sampling seed only.
 
 ``data/paper_results.csv`` holds the numbers the paper's text reports (Tables 1-3, Sec. 4.2's flow magnitudes,
 Fig. 7(a)'s bound on the frame-consistency range; Fig. 7 and Fig. 9 plot their values without printing them).
@@ -458,6 +459,20 @@ def check_results(fresh: dict, stored: dict, tolerances: dict | None = None) -> 
 
 
 # ------------------------------------------------------------------------------------------------ run / CLI
+def _add_wall_time(work: Path, training: float, evaluation: float) -> dict:
+    """Wall seconds summed over every ``run`` on ``work`` (kept in ``work/wall_seconds.json``): a run killed and
+    resumed counts each part once, a finished run called again adds only its few seconds of reading caches."""
+    from .runs import write_json
+
+    path = work / "wall_seconds.json"
+    tot = json.loads(path.read_text()) if path.is_file() else dict(training=0.0, evaluation=0.0, invocations=0)
+    tot = dict(training=tot["training"] + training, evaluation=tot["evaluation"] + evaluation,
+               invocations=tot["invocations"] + 1)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(path, tot)
+    return tot
+
+
 def run(work="runs/reproduce", quick: bool = False, jobs: int = 2, only=None, out=None, base=None,
         entries=None, num_inference_steps=None) -> dict:
     """Train (resumably), evaluate and write the results of the groups ``only`` (default all) to ``out``
@@ -476,7 +491,7 @@ def run(work="runs/reproduce", quick: bool = False, jobs: int = 2, only=None, ou
     t1 = time.perf_counter()
     evals = run_evaluations(exps, trained, work, jobs, base, ev["entries"], ev["num_inference_steps"],
                             ev["trajectory_fill"])
-    ev["wall_seconds"] = dict(training=t1 - t0, evaluation=time.perf_counter() - t1)
+    ev["wall_seconds"] = _add_wall_time(work, t1 - t0, time.perf_counter() - t1)
     tables = build_tables(exps, evals, trained, ev, work, base)
     for p in write_results(tables, out or work / "results"):
         print(f"wrote {p}")

@@ -221,3 +221,10 @@ def test_paper_results_csv_cites_the_paper():
         with open(R.PAPER_RESULTS) as f:
             raw = [line.split(",")[3] for line in f.read().splitlines()[1:]]
         assert all(x in text for x in raw), [x for x in raw if x not in text]
+
+
+def test_wall_time_adds_up_over_resumed_runs(tmp_path):
+    first = R._add_wall_time(tmp_path, 10.0, 5.0)
+    assert first == {"training": 10.0, "evaluation": 5.0, "invocations": 1}
+    again = R._add_wall_time(tmp_path, 2.5, 0.5)
+    assert again == {"training": 12.5, "evaluation": 5.5, "invocations": 2}
