@@ -17,7 +17,7 @@ import numpy as np
 from .metrics import PAPER_MODELS
 
 __all__ = ["SYSTEM_LABELS", "CLAIMS", "VERDICTS", "metric_of", "set_of", "row", "result_rows", "paper_rows",
-           "kind_rows",
+           "kind_rows", "tally_text",
            "comparison", "verdict_of", "claim_verdicts", "plot_sweep", "plot_injection"]
 
 #: How the systems of :data:`remoco.reproduce.SYSTEMS` are named in tables and plots.
@@ -193,12 +193,17 @@ def _sweep_ends(result: dict) -> tuple[str, str]:
 
 def claim_verdicts(results: dict) -> list[dict]:
     """One dict per claim of :data:`CLAIMS` whose tables are in ``results`` (``{table: result}``): ``claim``,
-    ``statement``, ``verdict``, ``evidence`` (one sentence per comparison) and ``comparisons``."""
+    ``statement``, ``verdict``, ``evidence`` (one sentence per comparison), ``comparisons``, and ``tally``: how
+    many of the claim's directional comparisons are clear in the paper's direction (``for``), clear against it
+    (``against``), and how many there are (``of``) — a "not reproduced" with clear comparisons on both sides is
+    mixed evidence, and the tally says so."""
     out = []
 
-    def add(cid, comps, verdict, extra=()):
+    def add(cid, comps, verdict, extra=(), directional=None, lower=True):
+        signs = [_direction(c, lower) for c in (comps if directional is None else directional)]
         out.append(dict(claim=cid, statement=CLAIMS[cid], verdict=verdict, comparisons=comps,
-                        evidence=[_evidence(c) for c in comps] + list(extra)))
+                        evidence=[_evidence(c) for c in comps] + list(extra),
+                        tally={"for": signs.count(1), "against": signs.count(-1), "of": len(signs)}))
 
     t2, t3 = results.get("table2"), results.get("table3")
     if t2 and t3:
@@ -218,7 +223,8 @@ def claim_verdicts(results: dict) -> list[dict]:
         verdict = ("reproduced" if fc_equal and moves == "reproduced" else
                    "not reproduced" if not fc_equal or moves == "not reproduced" else "inconclusive")
         add("C6", fc + flow, verdict, [f"frame consistency within 0.01 of the base and the Gaussian baseline on "
-                                       f"both sets: {'yes' if fc_equal else 'no'} (the paper's bound in Fig. 7a)"])
+                                       f"both sets: {'yes' if fc_equal else 'no'} (the paper's bound in Fig. 7a)"],
+            directional=flow, lower=False)
     if "fig7a" in results:
         lo, hi = _sweep_ends(results["fig7a"])
         comps = [comparison(results["fig7a"], hi, lo, f"MD-Vid ({s})") for s in ("fine", "object")]
@@ -239,6 +245,12 @@ def claim_verdicts(results: dict) -> list[dict]:
     return sorted(out, key=lambda d: d["claim"])
 
 
+def tally_text(verdict: dict) -> str:
+    """``"clear for the paper in 1 of 4 comparisons, against it in 1"`` (see :func:`claim_verdicts`)."""
+    t = verdict["tally"]
+    return f"clear for the paper in {t['for']} of {t['of']} comparisons, against it in {t['against']}"
+
+
 def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log_x: bool | None = None):
     """Fig. 7 analogue: each metric against the swept value, one line per bench set, error bars = standard
     deviation over training seeds; axis titles carry the metric's label (substitute; paper's model)."""
@@ -246,7 +258,9 @@ def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log
 
     names = sorted((r["row"] for r in result["rows"]), key=lambda n: float(n.split("=", 1)[1]))
     field = names[0].split("=", 1)[0]
-    x = [float(n.split("=", 1)[1]) for n in names]
+    values = [float(n.split("=", 1)[1]) for n in names]
+    log = log_x if log_x is not None else field == "k"
+    x = values if log else list(range(len(values)))  # evenly spaced settings (r_min: 0.95 and 0.99 stay apart)
     if axes is None:
         _, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2))
     axes = np.atleast_1d(axes)
@@ -259,10 +273,10 @@ def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log
             sd = [row(result, n)["spread"][col] or 0.0 for n in names]
             ax.errorbar(x, m, yerr=sd, fmt=style, capsize=3, label=f"{s} set")
         ax.set_xlabel(field)
-        if log_x if log_x is not None else field == "k":
+        if log:
             ax.set_xscale("log", base=2)
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{v:g}" for v in x])
+        ax.set_xticklabels([f"{v:g}" for v in values])
         label = result["labels"].get(f"{metric} (fine)", metric)
         ax.set_title(label.replace(" (", "\n(", 1), fontsize=9)
         ax.legend(fontsize=8)

@@ -83,6 +83,7 @@ def test_claims_reproduced_when_the_data_say_so():
                                                                  "remoco" else 1.0 + _noise(e)))}
     assert set(v) == set(report.CLAIMS)
     assert v["C1"]["verdict"] == "reproduced" and len(v["C1"]["comparisons"]) == 2
+    assert v["C6"]["tally"] == {"for": 2, "against": 0, "of": 2}  # the flow comparisons only
     assert v["C3"]["verdict"] == "reproduced"  # MD-Vid falls with k
     assert v["C4"]["verdict"] == "reproduced"  # r_min = 0.95 at the bottom of a V
     assert v["C5"]["verdict"] == "reproduced"
@@ -98,6 +99,8 @@ def test_claims_not_reproduced_or_inconclusive():
         return flipped.get(e.system, LEVELS.get(e.system, 6.0)) + _noise(e)
     v = {d["claim"]: d for d in report.claim_verdicts(_results(md))}
     assert v["C1"]["verdict"] == "not reproduced"
+    assert v["C1"]["tally"] == {"for": 0, "against": 2, "of": 2}
+    assert report.tally_text(v["C1"]) == "clear for the paper in 0 of 2 comparisons, against it in 2"
     assert v["C3"]["verdict"] == "inconclusive"  # flat in k: no clear difference
     assert v["C6"]["verdict"] == "inconclusive"  # equal flow: "moves more" not shown
 
@@ -138,6 +141,9 @@ def test_plots_draw_every_setting():
     line = axes[0].lines[0]
     assert list(line.get_xdata()) == [1.0, 2.0, 4.0, 8.0]
     assert line.get_ydata()[0] > line.get_ydata()[-1]  # the constructed fall with k
+    axes = report.plot_sweep(res["fig7b"])  # r_min: evenly spaced positions, the values as tick labels
+    assert list(axes[0].lines[0].get_xdata()) == [0, 1, 2, 3, 4]
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["0.5", "0.8", "0.9", "0.95", "0.99"]
     ax = report.plot_injection(res["fig9"])
     assert len(ax.patches) == 6  # 3 injections x 2 sets
     t = copy.deepcopy(res["fig9"])
