@@ -111,10 +111,10 @@ def _truth_clips(entries) -> dict:
 def evaluate_system(pipeline, bench, entries=None, k: int | None = None,
                     trajectory_fill: str = SHIPPED_TRAJECTORY_FILL, num_inference_steps: int = 8,
                     sample_seed: int = 0, embedder=None) -> dict:
-    """Sample one video per entry of ``bench`` (a :class:`remoco.benchset.Bench`; ``entries``: the first n, a list
-    of names, or None for all) with generator seed ``sample_seed * 2**16 + example.seed`` and measure it
-    (:func:`evaluate_videos`; ``embedder`` default: :func:`remoco.metrics.vae_embedder` of the pipeline's VAE);
-    each row carries its entry's ``kind``.
+    """Sample one video per entry of ``bench`` (a :class:`remoco.benchset.Bench`; ``entries``: n spread over the set
+    (:func:`select_entries`), a list of names, or None for all) with generator seed ``sample_seed * 2**16 +
+    example.seed`` and measure it (:func:`evaluate_videos`; ``embedder`` default:
+    :func:`remoco.metrics.vae_embedder` of the pipeline's VAE); each row carries its entry's ``kind``.
     When the entries carry ground truth, ``distribution`` holds FID / FVD against their ground-truth clips.
     ``k``: the drag's region size (the controller's training k; default each example's)."""
     from . import metrics

@@ -184,10 +184,13 @@ def _evidence(c: dict, unit: str = "") -> str:
     return f"{what}: {c['a']} {c['mean_a']:.4g} vs {c['b']} {c['mean_b']:.4g}{unit}, difference {c['diff']:+.3g}{se}"
 
 
+def _sweep_rows(result: dict) -> list[str]:
+    """The row names of a sweep table (``"k=2"``, ``"r_min=0.95"``) in the order of their values."""
+    return sorted((r["row"] for r in result["rows"]), key=lambda n: float(n.split("=", 1)[1]))
+
+
 def _sweep_ends(result: dict) -> tuple[str, str]:
-    names = [r["row"] for r in result["rows"]]
-    key = lambda n: float(n.split("=", 1)[1])  # noqa: E731
-    names.sort(key=key)
+    names = _sweep_rows(result)
     return names[0], names[-1]
 
 
@@ -256,7 +259,7 @@ def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log
     deviation over training seeds; axis titles carry the metric's label (substitute; paper's model)."""
     import matplotlib.pyplot as plt
 
-    names = sorted((r["row"] for r in result["rows"]), key=lambda n: float(n.split("=", 1)[1]))
+    names = _sweep_rows(result)
     field = names[0].split("=", 1)[0]
     values = [float(n.split("=", 1)[1]) for n in names]
     log = log_x if log_x is not None else field == "k"

@@ -332,12 +332,12 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                 vals = {}
                 for s in spec["sets"]:
                     ev = evaluations[e.name]["sets"][s]
+                    entry_kinds = sorted({x.get("kind") for x in ev.get("rows", ())} - {None})
                     for m in spec["metrics"]:
-                        for kind in sorted({x.get("kind") for x in ev.get("rows", ())} - {None}):
+                        for kind in entry_kinds:
                             v = [x[m] for x in ev["rows"] if x.get("kind") == kind and x.get(m) is not None]
                             if v:
                                 kinds.setdefault(f"{m} ({s})", {}).setdefault(kind, []).append(float(np.mean(v)))
-                    for m in spec["metrics"]:
                         src = ev.get("distribution", {}) if m in ("FID", "FVD") else ev["mean"]
                         vals[f"{m} ({s})"] = src.get(m)
                         labels.setdefault(f"{m} ({s})", ev["labels"].get(m))
