@@ -57,6 +57,8 @@ def _add_ship(sub) -> None:
                    help="controller variants to ship (default: ReMoCo and the Gaussian-trajectory baseline)")
     p.add_argument("--work", default="runs/ship", help="work folder (resumable)")
     p.add_argument("--dest", default=None, help="default: data/checkpoints")
+    p.add_argument("--base", default=None,
+                   help="a finished toy base folder (e.g. data/checkpoints/toy-base): train only the controllers")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--jobs", type=int, default=2,
                    help="controller variants trained at once, one process each (default 2: both cores busy)")
@@ -70,7 +72,7 @@ def _run_ship(args) -> int:
     if bad:
         raise ValueError(f"--variants: unknown {bad}; choose from {VARIANTS}")
     summary = ship(args.work, args.dest or SHIPPED_DIR, args.preset, tuple(args.variants),
-                   progress=not args.no_progress, jobs=args.jobs)
+                   progress=not args.no_progress, jobs=args.jobs, base=args.base)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -61,17 +62,30 @@ def run_jobs(fn, args: dict, jobs: int = 1) -> dict:
 
 
 def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", variants=("remoco",),
-         progress: bool = True, jobs: int = 1) -> dict:
+         progress: bool = True, jobs: int = 1, base=None) -> dict:
     """Train the toy base and the controller variants from scratch and copy the weights (safetensors, no
     optimizer state), configs, CSV logs and provenance to ``dest`` (``data/checkpoints/toy-base`` and
     ``data/checkpoints/<variant>-toy``). Resumable: the work happens in ``out_root``.
 
     ``jobs > 1`` trains that many controller variants at once, each in its own process with
     ``torch.get_num_threads() // jobs`` threads (on the 2-core machine ``jobs=2`` runs two variants in about
-    the time of one: one training process does not keep two cores busy)."""
+    the time of one: one training process does not keep two cores busy).
+
+    ``base``: a finished toy base (a pipeline folder, e.g. the shipped ``data/checkpoints/toy-base``) to train the
+    controllers on instead of training one; it is not copied to ``dest``."""
     if int(jobs) != jobs or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     out_root, dest = Path(out_root), Path(dest)
+    if base is not None:
+        if not (Path(base) / "model_index.json").is_file():
+            raise FileNotFoundError(f"base={str(base)!r} has no model_index.json: not a toy base pipeline folder")
+        dest.mkdir(parents=True, exist_ok=True)
+        old = dest / "ship_summary.json"
+        kept = json.loads(old.read_text()).get("base", {}) if old.is_file() else {}
+        note = f"base {str(base)!r} given, not trained by this run" + ("; its figures are from the run that "
+                                                                        "trained it" if kept else "")
+        return _ship_controllers(out_root, dest, preset, variants, progress, jobs, Path(base),
+                                 {"base": {**kept, "note": note}})
     dest.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
     base_cfg = preset_config(preset, "base", out_dir=str(out_root / "toy-base"), progress=progress)
@@ -91,7 +105,13 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
         for k, p in base.logs.items():
             shutil.copy2(p, tmp / "logs" / f"{k}.csv")
         base_cfg.replace(out_dir="runs/toy-base", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-    cfgs = {v: preset_config(preset, "controller", variant=v, base=str(base.final_path),
+    return _ship_controllers(out_root, dest, preset, variants, progress, jobs, base.final_path, summary)
+
+
+def _ship_controllers(out_root: Path, dest: Path, preset, variants, progress, jobs, base_path: Path,
+                      summary: dict) -> dict:
+    """ship()'s second half: train the controller variants on ``base_path`` and copy them to ``dest``."""
+    cfgs = {v: preset_config(preset, "controller", variant=v, base=str(base_path),
                              out_dir=str(out_root / f"{v}-toy"), progress=progress and jobs == 1)
             for v in variants}
     t0 = time.perf_counter()
