@@ -1,6 +1,7 @@
 """Which training choices make the toy controller follow the drawn path? (chapter 5's lever table)
 
-Trains each ``--run NAME:field=value,...`` controller on ``--base`` (toy-cpu controller preset plus the
+Trains each ``--run NAME:field=value,...`` controller on ``--base`` (toy-cpu controller preset with
+:data:`LEVER_DEFAULTS` -- frozen base, 1,000 steps, the recipe the stored lever table varies -- plus the
 overrides; resumable, one folder per run under ``--work``), and/or takes finished controller folders
 (``--controller NAME=PATH``), then measures on ``--clips`` held-out object clips (seeds 20000+, disjoint from
 training) the distance between the drawn path and the tracked start point (``evaluate.trajectory_following``,
@@ -46,6 +47,11 @@ def parse_run(text: str) -> tuple[str, dict]:
     return name, over
 
 
+#: The stored lever tables vary one choice at a time from this recipe (the shipped controller's preset trains
+#: the toy UNet too, for 1,800 steps: give ``unet_lr=1e-4,max_steps=1800`` to reproduce it).
+LEVER_DEFAULTS = {"max_steps": 1000, "unet_lr": 0.0}
+
+
 def summary(values, base) -> dict:
     v, b = np.asarray(values, float), np.asarray(base, float)
     return dict(mean=float(v.mean()), se=float(v.std(ddof=1) / np.sqrt(len(v))), ratio=float(v.mean() / b.mean()),
@@ -72,7 +78,7 @@ def main(argv=None) -> int:
     for text in args.run:
         name, over = parse_run(text)
         cfg = config.preset_config("toy-cpu", "controller", base=args.base, out_dir=str(Path(args.work) / name),
-                                   progress=True, **over)
+                                   progress=True, **{**LEVER_DEFAULTS, **over})
         res = train(cfg)
         if res.final_path is None:
             raise SystemExit(f"run {name} did not finish")

@@ -59,6 +59,8 @@ def _add_ship(sub) -> None:
     p.add_argument("--dest", default=None, help="default: data/checkpoints")
     p.add_argument("--base", default=None,
                    help="a finished toy base folder (e.g. data/checkpoints/toy-base): train only the controllers")
+    p.add_argument("--frozen-base", action="store_true",
+                   help="then also the paper's frozen-base ReMoCo controller (data/checkpoints/remoco-frozen-toy)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--jobs", type=int, default=2,
                    help="controller variants trained at once, one process each (default 2: both cores busy)")
@@ -66,13 +68,16 @@ def _add_ship(sub) -> None:
 
 def _run_ship(args) -> int:
     from .config import SHIPPED_DIR, VARIANTS
-    from .shipped import ship
+    from .shipped import ship, ship_frozen_base_controller
 
     bad = [v for v in args.variants if v not in VARIANTS]
     if bad:
         raise ValueError(f"--variants: unknown {bad}; choose from {VARIANTS}")
     summary = ship(args.work, args.dest or SHIPPED_DIR, args.preset, tuple(args.variants),
                    progress=not args.no_progress, jobs=args.jobs, base=args.base)
+    if args.frozen_base:
+        summary = ship_frozen_base_controller(args.work, args.dest or SHIPPED_DIR, args.preset, base=args.base,
+                                              progress=not args.no_progress)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

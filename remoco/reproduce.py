@@ -5,7 +5,8 @@ The experiments are data (:data:`GRID`, expanded by :func:`experiment_table`), n
 
 * Tables 1-3 (``main``): the base model (reference image only), the Gaussian-trajectory baseline, ReMoCo and
   ReMoCo without the motion mask (``traj_only``) x training seeds 0, 1, 2, each controller trained with the
-  toy controller preset (:func:`remoco.config.preset_config`: dense T_s at k = 2, except the Gaussian baseline),
+  toy controller preset (:func:`remoco.config.preset_config`: dense T_s at k = 2, except the Gaussian baseline)
+  on the paper's frozen base (:data:`FROZEN_BASE`: the shipped controllers also train the toy UNet, these do not),
   plus the ground-truth clips as the trackers' error floor (Tables 2-3).
 * Fig. 7 (``fig7``): ReMoCo with k in {1, 2, 4, 8} (at r_min = 0.95) and r_min in {0.5, 0.8, 0.9, 0.95, 0.99}
   (at k = 2), r_max = 1, seeds 0, 1. The toy preset trains dense T_s, where k and r_min change nothing; these
@@ -85,6 +86,9 @@ _ABLATION = {"batch_size": 2}
 _SPARSE = dict(_ABLATION, k=2, r_min=0.95, r_max=1.0)  # the paper's regime (Sec. 4.1) at the toy's paper_k
 MAIN_STEPS, ABLATION_STEPS, MAIN_ENTRIES, ABLATION_ENTRIES = 400, 200, 24, 12
 #: The experiment grid: each entry = tables x systems x (sweep values) x seeds; ``fixed`` / the swept field are
+#: Every experiment keeps the paper's frozen base (Sec. 3.3), unlike the shipped toy controller (chapter 5).
+FROZEN_BASE = {"unet_lr": 0.0}
+
 #: TrainConfig overrides of the toy-cpu controller preset, ``max_steps`` its optimizer steps (None: not trained),
 #: ``entries`` the bench entries evaluated per set.
 GRID = (
@@ -160,7 +164,7 @@ class Experiment:
         if not self.trained:
             raise ValueError(f"experiment {self.name!r} ({self.system}) is not trained")
         kw = dict(variant=self.system, seed=self.seed, max_steps=self.max_steps, out_dir=str(Path(work) / self.name),
-                  progress=False, **({"base": str(base)} if base is not None else {}))
+                  progress=False, **FROZEN_BASE, **({"base": str(base)} if base is not None else {}))
         kw.update(dict(self.overrides))
         kw.update(runtime)
         return preset_config("toy-cpu", "controller", **kw)
@@ -311,7 +315,7 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
 
     training = training or {}
     paper = load_paper_results()
-    ref = preset_config("toy-cpu", "controller", **({"base": str(base)} if base else {}))
+    ref = preset_config("toy-cpu", "controller", **FROZEN_BASE, **({"base": str(base)} if base else {}))
     prov = runs.provenance(ref)
     prov["config"] = _relative(prov["config"])
     prov["config_note"] = "the toy-cpu controller preset; each experiment's config is under 'configs'"

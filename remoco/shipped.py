@@ -13,7 +13,8 @@ from .config import SHIPPED_DIR, VARIANTS, preset_config
 from .runs import atomic_dir, peak_rss_mb, read_log, write_json
 from .train import train
 
-__all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "ship", "train_in_worker", "run_jobs", "load_shipped_base",
+__all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "FROZEN_BASE_RECIPE", "ship", "ship_frozen_base_controller",
+           "train_in_worker", "run_jobs", "load_shipped_base",
            "load_shipped_pipeline", "shipped_drag_settings"]
 
 #: How the shipped toy controller is driven by a drag: the drag also fills the brushed region (chapter 5
@@ -62,7 +63,7 @@ def run_jobs(fn, args: dict, jobs: int = 1) -> dict:
 
 
 def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", variants=("remoco",),
-         progress: bool = True, jobs: int = 1, base=None) -> dict:
+         progress: bool = True, jobs: int = 1, base=None, overrides: dict | None = None) -> dict:
     """Train the toy base and the controller variants from scratch and copy the weights (safetensors, no
     optimizer state), configs, CSV logs and provenance to ``dest`` (``data/checkpoints/toy-base`` and
     ``data/checkpoints/<variant>-toy``). Resumable: the work happens in ``out_root``.
@@ -72,7 +73,8 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
     the time of one: one training process does not keep two cores busy).
 
     ``base``: a finished toy base (a pipeline folder, e.g. the shipped ``data/checkpoints/toy-base``) to train the
-    controllers on instead of training one; it is not copied to ``dest``."""
+    controllers on instead of training one; it is not copied to ``dest``. ``overrides``: extra
+    :class:`~remoco.config.TrainConfig` fields for every run (tests and quick runs use it to shrink them)."""
     if int(jobs) != jobs or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     out_root, dest = Path(out_root), Path(dest)
@@ -81,14 +83,16 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
             raise FileNotFoundError(f"base={str(base)!r} has no model_index.json: not a toy base pipeline folder")
         dest.mkdir(parents=True, exist_ok=True)
         old = dest / "ship_summary.json"
-        kept = json.loads(old.read_text()).get("base", {}) if old.is_file() else {}
+        # the base and the variants this run does not train keep their entries (their folders stay as they are)
+        kept = json.loads(old.read_text()) if old.is_file() else {}
         note = f"base {str(base)!r} given, not trained by this run" + ("; its figures are from the run that "
-                                                                        "trained it" if kept else "")
-        return _ship_controllers(out_root, dest, preset, variants, progress, jobs, Path(base),
-                                 {"base": {**kept, "note": note}})
+                                                                        "trained it" if kept.get("base") else "")
+        kept["base"] = {**kept.get("base", {}), "note": note}
+        return _ship_controllers(out_root, dest, preset, variants, progress, jobs, Path(base), kept, overrides)
     dest.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
-    base_cfg = preset_config(preset, "base", out_dir=str(out_root / "toy-base"), progress=progress)
+    base_cfg = preset_config(preset, "base", out_dir=str(out_root / "toy-base"), progress=progress,
+                             **(overrides or {}))
     t0 = time.perf_counter()
     base = train(base_cfg)
     # a stage finished by an earlier (resumed) run reports its training time from its CSV log
@@ -105,32 +109,67 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
         for k, p in base.logs.items():
             shutil.copy2(p, tmp / "logs" / f"{k}.csv")
         base_cfg.replace(out_dir="runs/toy-base", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
-    return _ship_controllers(out_root, dest, preset, variants, progress, jobs, base.final_path, summary)
+    return _ship_controllers(out_root, dest, preset, variants, progress, jobs, base.final_path, summary, overrides)
 
 
 def _ship_controllers(out_root: Path, dest: Path, preset, variants, progress, jobs, base_path: Path,
-                      summary: dict) -> dict:
+                      summary: dict, overrides: dict | None) -> dict:
     """ship()'s second half: train the controller variants on ``base_path`` and copy them to ``dest``."""
     cfgs = {v: preset_config(preset, "controller", variant=v, base=str(base_path),
-                             out_dir=str(out_root / f"{v}-toy"), progress=progress and jobs == 1)
+                             out_dir=str(out_root / f"{v}-toy"), progress=progress and jobs == 1,
+                             **(overrides or {}))
             for v in variants}
     t0 = time.perf_counter()
     results = run_jobs(train_in_worker, {v: (c,) for v, c in cfgs.items()}, jobs)
     for variant, res in results.items():
         summary[variant] = dict(seconds=res["seconds"], final_loss=res["final_loss"], jobs=jobs,
                                 wall=time.perf_counter() - t0)
-        if res["final_path"] is None:
-            raise RuntimeError(f"controller {variant} training did not finish")
-        with atomic_dir(dest / f"{variant}-toy") as tmp:
-            shutil.copytree(res["final_path"], tmp, dirs_exist_ok=True)
-            shutil.copy2(res["logs"]["controller"], tmp / "log.csv")
-            cfgs[variant].replace(out_dir=f"runs/{variant}-toy",
-                                  base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
+        _copy_controller(res, cfgs[variant], dest / f"{variant}-toy")
     summary["peak_rss_mb"] = peak_rss_mb()
+    _write_summary(dest, summary)
+    return summary
+
+
+def _copy_controller(res: dict, cfg, folder: Path) -> None:
+    if res["final_path"] is None:
+        raise RuntimeError(f"controller {folder.name} training did not finish")
+    with atomic_dir(folder) as tmp:
+        shutil.copytree(res["final_path"], tmp, dirs_exist_ok=True)
+        shutil.copy2(res["logs"]["controller"], tmp / "log.csv")
+        cfg.replace(out_dir=f"runs/{folder.name}", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
+
+
+def _write_summary(dest: Path, summary: dict) -> None:
     write_json(dest / "ship_summary.json", summary)
     for f in dest.rglob("*"):  # safetensors' writer creates 0600 files
         if f.is_file():
             f.chmod(0o644)
+
+
+#: The paper's trainable set on the toy base (Sec. 3.3: the base frozen), the shipped ``remoco-frozen-toy``
+#: beside the toy preset's joint recipe (chapter 5 compares them).
+FROZEN_BASE_RECIPE = {"unet_lr": 0.0, "max_steps": 1000}
+
+
+def ship_frozen_base_controller(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", base=None,
+                                progress: bool = True, overrides: dict | None = None) -> dict:
+    """Train ReMoCo with :data:`FROZEN_BASE_RECIPE` (the paper's frozen base) on ``base`` (default
+    ``dest/toy-base``) and copy it to ``dest/remoco-frozen-toy``; its entry in ``ship_summary.json`` is
+    ``"remoco-frozen"``. Resumable in ``out_root/remoco-frozen-toy``."""
+    out_root, dest = Path(out_root), Path(dest)
+    base = Path(base) if base is not None else dest / "toy-base"
+    if not (base / "model_index.json").is_file():
+        raise FileNotFoundError(f"base={str(base)!r} has no model_index.json: not a toy base pipeline folder")
+    cfg = preset_config(preset, "controller", variant="remoco", base=str(base), progress=progress,
+                        out_dir=str(out_root / "remoco-frozen-toy"), **{**FROZEN_BASE_RECIPE, **(overrides or {})})
+    t0 = time.perf_counter()
+    res = train_in_worker(cfg, torch.get_num_threads())
+    _copy_controller(res, cfg, dest / "remoco-frozen-toy")
+    old = dest / "ship_summary.json"
+    summary = json.loads(old.read_text()) if old.is_file() else {}
+    summary["remoco-frozen"] = dict(seconds=res["seconds"], final_loss=res["final_loss"], jobs=1,
+                                    wall=time.perf_counter() - t0)
+    _write_summary(dest, summary)
     return summary
 
 

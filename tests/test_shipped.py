@@ -1,0 +1,76 @@
+"""Tests of remoco.shipped.ship with a given base: only the controllers train, the toy preset's joint recipe
+(the UNet's own weights train too) reaches the shipped folder and the loaded pipeline, the summary keeps the
+entries it does not retrain."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from remoco import config, models, shipped
+from remoco.controller import UNET_WEIGHTS
+
+torch.set_num_threads(1)
+
+TINY = dict(num_clips=4, num_frames=4, height=32, width=32, batch_size=2, max_steps=2, checkpoint_every=1,
+            warmup_steps=1, lora_rank=4)
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("base") / "toy-base"
+    models.build_toy_pipeline(seed=0).save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def test_ship_with_a_given_base_trains_only_the_controllers(tmp_path, base_dir):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "ship_summary.json").write_text(json.dumps({"base": {"seconds": {"unet": 1.0}},
+                                                        "gaussian": {"seconds": {"controller": 2.0}}}))
+    summary = shipped.ship(tmp_path / "work", dest, variants=("remoco",), progress=False, base=base_dir,
+                           overrides=TINY)
+    assert not (dest / "toy-base").exists()  # the given base is not copied
+    assert not (tmp_path / "work" / "toy-base").exists()  # nor trained
+    # the variant not retrained and the base's figures keep their entries
+    assert summary["gaussian"] == {"seconds": {"controller": 2.0}}
+    assert summary["base"]["seconds"] == {"unet": 1.0} and "given" in summary["base"]["note"]
+    assert json.loads((dest / "ship_summary.json").read_text())["remoco"]["final_loss"]["controller"] > 0
+    cfg = config.TrainConfig.from_yaml(dest / "remoco-toy" / "config.yaml")
+    # the toy preset's departure: the UNet trains with the controller, and its weights ship with it
+    assert cfg.unet_lr == config.preset_config("toy-cpu", "controller").unet_lr > 0
+    assert cfg.base == "data/checkpoints/toy-base" and cfg.max_steps == TINY["max_steps"]
+    assert (dest / "remoco-toy" / UNET_WEIGHTS).is_file()
+    pipe = shipped.load_shipped_pipeline("remoco", base_path=base_dir, controller_path=dest / "remoco-toy")
+    before = models.build_toy_pipeline(seed=0).unet.state_dict()["conv_in.weight"]
+    after = {n.replace(".base_layer", ""): p for n, p in pipe.unet.state_dict().items()}["conv_in.weight"]
+    assert not torch.equal(before, after)
+
+
+def test_ship_refuses_a_base_folder_without_a_pipeline(tmp_path):
+    with pytest.raises(FileNotFoundError, match="base="):
+        shipped.ship(tmp_path / "work", tmp_path / "dest", base=tmp_path / "nothing")
+
+
+def test_evaluation_experiments_keep_the_frozen_base():
+    # the shipped recipe trains the toy UNet; the evaluation chapters' controllers must not
+    from remoco import reproduce
+
+    exp = next(e for e in reproduce.experiment_table() if e.trained)
+    assert exp.config("runs/x").unet_lr == 0.0
+
+
+def test_frozen_base_controller_keeps_the_paper_trainable_set(tmp_path, base_dir):
+    dest = tmp_path / "dest"
+    summary = shipped.ship_frozen_base_controller(tmp_path / "work", dest, base=base_dir, progress=False,
+                                                  overrides=TINY)
+    cfg = config.TrainConfig.from_yaml(dest / "remoco-frozen-toy" / "config.yaml")
+    assert cfg.unet_lr == 0.0 and cfg.variant == "remoco"
+    assert not (dest / "remoco-frozen-toy" / UNET_WEIGHTS).exists()  # nothing of the UNet's own weights ships
+    assert summary["remoco-frozen"]["final_loss"]["controller"] > 0
+    pipe = shipped.load_shipped_pipeline("remoco", base_path=base_dir, controller_path=dest / "remoco-frozen-toy")
+    before = models.build_toy_pipeline(seed=0).unet.state_dict()["conv_in.weight"]
+    after = {n.replace(".base_layer", ""): p for n, p in pipe.unet.state_dict().items()}["conv_in.weight"]
+    assert torch.equal(before, after)
