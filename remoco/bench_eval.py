@@ -12,8 +12,8 @@ import numpy as np
 
 from .shipped import SHIPPED_TRAJECTORY_FILL
 
-__all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_video", "select_entries", "evaluate_videos", "evaluate_system",
-           "evaluate_ground_truth"]
+__all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_video", "example_following", "select_entries",
+           "evaluate_videos", "evaluate_system", "evaluate_ground_truth"]
 
 #: The per-entry metrics of Tables 2-3 (and the average flow magnitude of Sec. 4.2).
 MD_METRICS = ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude")
@@ -39,6 +39,29 @@ def sample_video(pipeline, example, k: int | None = None, trajectory_fill: str =
                    num_frames=ex.num_frames, num_inference_steps=num_inference_steps, output_type="np",
                    generator=torch.Generator("cpu").manual_seed(ex.seed))
     return as_uint8_frames(out.frames[0])
+
+
+def example_following(pipelines: dict, example, seeds=(0, 1, 2, 3), num_inference_steps: int | None = None,
+                      trajectory_fill: str | None = None) -> dict:
+    """Does a drag move what it drags? For each pipeline of ``{name: pipeline}`` (see :func:`sample_video`: a
+    ReMoCo pipeline gets the drag, a plain SVD the image only) and each generator seed, the distance between the
+    drawn path and the tracked start point of the example's first trajectory
+    (:func:`remoco.evaluate.trajectory_distance`, OpenCV DIS flow; paper: CoTracker).
+    ``num_inference_steps`` / ``trajectory_fill``: default the example's (8 steps if it names none).
+    Returns ``{name: [px per seed]}``."""
+    from .evaluate import trajectory_distance
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds: expected at least one generator seed, got none")
+    if not example.trajectories:
+        raise ValueError("example: expected at least one trajectory, got none")
+    drawn = example.drawn_trajectories[0] if example.drawn_trajectories else example.trajectories[0]
+    steps = num_inference_steps or example.num_inference_steps or 8
+    fill = trajectory_fill or example.trajectory_fill
+    return {name: [trajectory_distance(sample_video(p, example, trajectory_fill=fill, num_inference_steps=steps,
+                                                    seed=s), np.asarray(drawn, float))[0] for s in seeds]
+            for name, p in pipelines.items()}
 
 
 def select_entries(bench, entries) -> list:

@@ -228,3 +228,30 @@ def test_wall_time_adds_up_over_resumed_runs(tmp_path):
     assert first == {"training": 10.0, "evaluation": 5.0, "invocations": 1}
     again = R._add_wall_time(tmp_path, 2.5, 0.5)
     assert again == {"training": 12.5, "evaluation": 5.5, "invocations": 2}
+
+
+class _Replay:
+    """A stand-in image-to-video pipeline (no controller) that returns a fixed clip, whatever the seed."""
+
+    def __init__(self, video):
+        self.video = np.asarray(video, np.float32) / 255.0
+
+    def __call__(self, image, **kw):
+        return type("Out", (), {"frames": [self.video]})()
+
+
+def test_example_following_tracks_the_drawn_start_point():
+    from remoco import benchset
+
+    bench = benchset.load_bench(R.BENCH_SETS["object"])
+    e = next(x for x in bench if x.kind == "object")
+    truth = benchset.ground_truth_clip(e.truth).video.numpy()
+    frozen = np.repeat(truth[:1], len(truth), axis=0)
+    res = bench_eval.example_following({"truth": _Replay(truth), "frozen": _Replay(frozen)}, e.example, seeds=(0, 1))
+    assert set(res) == {"truth", "frozen"} and all(len(v) == 2 for v in res.values())
+    drawn = np.asarray(e.example.drawn_trajectories[0] if e.example.drawn_trajectories else e.example.trajectories[0])
+    # the real motion ends near the drawn path; a video that does not move stays near its start
+    assert max(res["truth"]) < 2.0 < min(res["frozen"])
+    assert min(res["frozen"]) > 0.25 * np.linalg.norm(drawn[-1] - drawn[0])
+    with pytest.raises(ValueError, match="seeds"):
+        bench_eval.example_following({"truth": _Replay(truth)}, e.example, seeds=())
