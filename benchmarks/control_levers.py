@@ -29,6 +29,7 @@ import yaml
 from remoco import config, evaluate, models, runs
 from remoco.controller import load_controller
 from remoco.pipeline import ReMoCoPipeline
+from remoco.shipped import FROZEN_BASE_RECIPE
 from remoco.train import train
 
 
@@ -47,9 +48,9 @@ def parse_run(text: str) -> tuple[str, dict]:
     return name, over
 
 
-#: The stored lever tables vary one choice at a time from this recipe (the shipped controller's preset trains
-#: the toy UNet too, for 1,800 steps: give ``unet_lr=1e-4,max_steps=1800`` to reproduce it).
-LEVER_DEFAULTS = {"max_steps": 1000, "unet_lr": 0.0}
+#: The stored lever tables vary one choice at a time from the frozen-base recipe (the shipped controller's preset
+#: trains the toy UNet too, for 1,800 steps: give ``unet_lr=1e-4,max_steps=1800`` to reproduce it).
+LEVER_DEFAULTS = FROZEN_BASE_RECIPE
 
 
 def summary(values, base) -> dict:

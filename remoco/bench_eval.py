@@ -56,7 +56,7 @@ def example_following(pipelines: dict, example, seeds=(0, 1, 2, 3), num_inferenc
         raise ValueError("seeds: expected at least one generator seed, got none")
     if not example.trajectories:
         raise ValueError("example: expected at least one trajectory, got none")
-    drawn = example.drawn_trajectories[0] if example.drawn_trajectories else example.trajectories[0]
+    drawn = (example.drawn_trajectories or example.trajectories)[0]
     steps = num_inference_steps or example.num_inference_steps or 8
     fill = trajectory_fill or example.trajectory_fill
     return {name: [trajectory_distance(sample_video(p, example, trajectory_fill=fill, num_inference_steps=steps,

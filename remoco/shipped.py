@@ -79,16 +79,14 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     out_root, dest = Path(out_root), Path(dest)
     if base is not None:
-        if not (Path(base) / "model_index.json").is_file():
-            raise FileNotFoundError(f"base={str(base)!r} has no model_index.json: not a toy base pipeline folder")
+        base = _base_folder(base)
         dest.mkdir(parents=True, exist_ok=True)
-        old = dest / "ship_summary.json"
         # the base and the variants this run does not train keep their entries (their folders stay as they are)
-        kept = json.loads(old.read_text()) if old.is_file() else {}
+        kept = _read_summary(dest)
         note = f"base {str(base)!r} given, not trained by this run" + ("; its figures are from the run that "
                                                                         "trained it" if kept.get("base") else "")
         kept["base"] = {**kept.get("base", {}), "note": note}
-        return _ship_controllers(out_root, dest, preset, variants, progress, jobs, Path(base), kept, overrides)
+        return _ship_controllers(out_root, dest, preset, variants, progress, jobs, base, kept, overrides)
     dest.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
     base_cfg = preset_config(preset, "base", out_dir=str(out_root / "toy-base"), progress=progress,
@@ -139,6 +137,18 @@ def _copy_controller(res: dict, cfg, folder: Path) -> None:
         cfg.replace(out_dir=f"runs/{folder.name}", base="data/checkpoints/toy-base").to_yaml(tmp / "config.yaml")
 
 
+def _base_folder(base) -> Path:
+    base = Path(base)
+    if not (base / "model_index.json").is_file():
+        raise FileNotFoundError(f"base={str(base)!r} has no model_index.json: not a toy base pipeline folder")
+    return base
+
+
+def _read_summary(dest: Path) -> dict:
+    f = dest / "ship_summary.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
 def _write_summary(dest: Path, summary: dict) -> None:
     write_json(dest / "ship_summary.json", summary)
     for f in dest.rglob("*"):  # safetensors' writer creates 0600 files
@@ -157,16 +167,13 @@ def ship_frozen_base_controller(out_root="runs/ship", dest=SHIPPED_DIR, preset: 
     ``dest/toy-base``) and copy it to ``dest/remoco-frozen-toy``; its entry in ``ship_summary.json`` is
     ``"remoco-frozen"``. Resumable in ``out_root/remoco-frozen-toy``."""
     out_root, dest = Path(out_root), Path(dest)
-    base = Path(base) if base is not None else dest / "toy-base"
-    if not (base / "model_index.json").is_file():
-        raise FileNotFoundError(f"base={str(base)!r} has no model_index.json: not a toy base pipeline folder")
+    base = _base_folder(base if base is not None else dest / "toy-base")
     cfg = preset_config(preset, "controller", variant="remoco", base=str(base), progress=progress,
                         out_dir=str(out_root / "remoco-frozen-toy"), **{**FROZEN_BASE_RECIPE, **(overrides or {})})
     t0 = time.perf_counter()
     res = train_in_worker(cfg, torch.get_num_threads())
     _copy_controller(res, cfg, dest / "remoco-frozen-toy")
-    old = dest / "ship_summary.json"
-    summary = json.loads(old.read_text()) if old.is_file() else {}
+    summary = _read_summary(dest)
     summary["remoco-frozen"] = dict(seconds=res["seconds"], final_loss=res["final_loss"], jobs=1,
                                     wall=time.perf_counter() - t0)
     _write_summary(dest, summary)

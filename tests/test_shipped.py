@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from remoco import config, models, shipped
-from remoco.controller import UNET_WEIGHTS
+from remoco.controller import UNET_WEIGHTS, plain_unet_state
 
 torch.set_num_threads(1)
 
@@ -44,8 +44,8 @@ def test_ship_with_a_given_base_trains_only_the_controllers(tmp_path, base_dir):
     assert cfg.base == "data/checkpoints/toy-base" and cfg.max_steps == TINY["max_steps"]
     assert (dest / "remoco-toy" / UNET_WEIGHTS).is_file()
     pipe = shipped.load_shipped_pipeline("remoco", base_path=base_dir, controller_path=dest / "remoco-toy")
-    before = models.build_toy_pipeline(seed=0).unet.state_dict()["conv_in.weight"]
-    after = {n.replace(".base_layer", ""): p for n, p in pipe.unet.state_dict().items()}["conv_in.weight"]
+    before, after = (plain_unet_state(u)["conv_in.weight"] for u in (models.build_toy_pipeline(seed=0).unet,
+                                                                      pipe.unet))
     assert not torch.equal(before, after)
 
 
@@ -71,6 +71,6 @@ def test_frozen_base_controller_keeps_the_paper_trainable_set(tmp_path, base_dir
     assert not (dest / "remoco-frozen-toy" / UNET_WEIGHTS).exists()  # nothing of the UNet's own weights ships
     assert summary["remoco-frozen"]["final_loss"]["controller"] > 0
     pipe = shipped.load_shipped_pipeline("remoco", base_path=base_dir, controller_path=dest / "remoco-frozen-toy")
-    before = models.build_toy_pipeline(seed=0).unet.state_dict()["conv_in.weight"]
-    after = {n.replace(".base_layer", ""): p for n, p in pipe.unet.state_dict().items()}["conv_in.weight"]
+    before, after = (plain_unet_state(u)["conv_in.weight"] for u in (models.build_toy_pipeline(seed=0).unet,
+                                                                      pipe.unet))
     assert torch.equal(before, after)

@@ -19,6 +19,7 @@ from remoco import bench as B
 from remoco import data as D
 from remoco import drag as G
 from remoco import evaluate
+from remoco.conditions import resample_polyline
 from remoco.shipped import shipped_drag_settings
 from remoco.video import write_video
 from remoco.widgets import load_demo_pipeline
@@ -31,8 +32,8 @@ settings = shipped_drag_settings()
 clip = D.make_clip(EXAMPLE_CLIP_SEED, kind="object")
 path_xy, brush = evaluate.object_trajectory(clip)
 drawn = [[round(float(x), 4), round(float(y), 4)] for x, y in path_xy]
-state = G.DragState.from_mask(brush.numpy(), [np.asarray(drawn)])
-ex = B.BenchExample(image=clip.video[0].numpy(), brush_mask=brush.numpy(), trajectories=state.trajectories(8),
+ex = B.BenchExample(image=clip.video[0].numpy(), brush_mask=brush.numpy(),
+                    trajectories=[resample_polyline(drawn, 8, require_motion=True).numpy()],
                     k=settings["k"], num_frames=8, seed=0, num_inference_steps=8, drawn_trajectories=[drawn],
                     source={"name": f"held-out synthetic object clip: remoco.data.make_clip({EXAMPLE_CLIP_SEED}, "
                                     "kind='object'); the drag is the object's true path"},
