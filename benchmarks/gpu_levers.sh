@@ -13,6 +13,7 @@ set -u
 OUT=${OUT:?set OUT to a folder}
 BUDGET=${1:-240}
 STEPS=${STEPS:-}  # set: skip the probe and train every run this many steps
+# FILL: the inference fills to measure (default: block brush)
 # RUNS: space-separated NAME:field=value,... (control_levers.py --run); a name ending in bs8 gets half the steps
 read -r -a RUNS <<< "${RUNS:-dense-long:r_min=0 dense-long-joint:unet_lr=1e-4 dense-long-lr3e-4:lr=3e-4 \
 dense-long-release:sites=release sparse-long:r_min=0.95,r_max=1.0 dense-long-bs8:batch_size=8}"
@@ -37,10 +38,11 @@ echo "seconds per step (alone): $STEP -> max_steps $STEPS for ${#RUNS[@]} runs" 
 fi
 for run in "${RUNS[@]}"; do
   name=${run%%:*}
-  extra=max_steps=$STEPS
-  [[ $name == *bs8 ]] && extra=max_steps=$((STEPS / 2))
-  OMP_NUM_THREADS=2 python3 benchmarks/control_levers.py --base $BASE --work "$WORK" --run "$run,$extra" --clips 24 \
-    --fill block brush --threads 2 --out "$OUT/levers_$name.json" > "$LOGS/$name.log" 2>&1 &
+  extra=,max_steps=$STEPS
+  [[ $name == *bs8 ]] && extra=,max_steps=$((STEPS / 2))
+  [[ $run == *max_steps=* ]] && extra=  # the run names its own length
+  OMP_NUM_THREADS=2 python3 benchmarks/control_levers.py --base $BASE --work "$WORK" --run "$run$extra" --clips 24 \
+    --fill ${FILL:-block brush} --threads 2 --out "$OUT/levers_$name.json" > "$LOGS/$name.log" 2>&1 &
 done
 wait
 grep -h "ratio" "$LOGS"/*.log | sort -u | tee -a "$OUT/plan.txt"
