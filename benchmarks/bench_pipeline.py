@@ -32,14 +32,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from remoco import controller as C
+    from remoco import lora as LR
     from remoco import models
     from remoco.pipeline import ReMoCoPipeline
 
     base = models.build_toy_pipeline(seed=0)
     remoco = ReMoCoPipeline.from_base(models.build_toy_pipeline(seed=0), injection=args.injection, sites=args.sites)
     if args.lora_rank:
-        C.add_lora(remoco.unet, rank=args.lora_rank)
+        LR.add_lora(remoco.unet, rank=args.lora_rank)
     for p in (base, remoco):
         p.set_progress_bar_config(disable=True)
 

@@ -28,7 +28,8 @@ with quiet_transformers():
         _resize_with_antialiasing,
     )
 
-from .controller import ReMoCoController, load_lora, match_device_dtype, save_lora
+from .controller import ReMoCoController, match_device_dtype
+from .lora import load_lora, plain_unet_name, save_lora
 
 __all__ = ["ReMoCoPipeline", "StableVideoDiffusionPipelineOutput", "build_toy_remoco_pipeline"]
 
@@ -36,13 +37,11 @@ __all__ = ["ReMoCoPipeline", "StableVideoDiffusionPipelineOutput", "build_toy_re
 def _base_state_dict_hook(module, state_dict, prefix, local_metadata):
     """state_dict post-hook: drop peft's LoRA tensors and undo its ``base_layer`` renaming, so a UNet with LoRA
     saves as a plain diffusers UNet (the LoRA is saved separately, next to the controller)."""
-    for key in list(state_dict):
-        if not key.startswith(prefix):
-            continue
-        if ".lora_" in key:
-            del state_dict[key]
-        elif ".base_layer." in key:
-            state_dict[key.replace(".base_layer.", ".")] = state_dict.pop(key)
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        plain = plain_unet_name(key)
+        value = state_dict.pop(key)
+        if plain is not None:
+            state_dict[plain] = value
 
 
 class ReMoCoPipeline(StableVideoDiffusionPipeline):

@@ -306,7 +306,8 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
         controller = None
         params = [p for p in unet.parameters() if p.requires_grad]
     else:
-        from .controller import ReMoCoController, add_lora
+        from .controller import ReMoCoController
+        from .lora import add_lora
 
         comps = load_base_components(cfg)
         unet = comps["unet"]

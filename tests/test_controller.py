@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from remoco import controller as C
+from remoco import lora as LR
 from remoco import models
 
 # one intra-op thread: on the shared 2-core machine OpenMP spin-waiting makes 2 threads ~10x slower
@@ -168,24 +169,24 @@ def test_lora_targets_and_trainable_set():
     unet = pipe.unet
     n_attention = sum(1 for n, m in unet.named_modules() if type(m).__name__ == "Attention")
     ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=4)
-    names = C.add_lora(unet, rank=4)
+    names = LR.add_lora(unet, rank=4)
     assert len(names) == 4 * n_attention
     assert all(n.rsplit(".", 1)[-1] in ("to_q", "to_k", "to_v") or n.endswith("to_out.0") for n in names)
     assert any("temporal_transformer_blocks" in n for n in names) and any(".transformer_blocks." in n for n in names)
-    lora = C.lora_parameters(unet)
+    lora = LR.lora_parameters(unet)
     assert sum(p.numel() for p in lora) == _lora_count(unet, names, 4)
     trainable_unet = {id(p) for p in unet.parameters() if p.requires_grad}
     assert trainable_unet == {id(p) for p in lora}  # pre-trained UNet frozen, only LoRA trains
     assert all(p.requires_grad for p in ctrl.parameters())
     assert len(C.trainable_parameters(ctrl, unet)) == len(lora) + len(list(ctrl.parameters()))
     with pytest.raises(ValueError, match="already"):
-        C.add_lora(unet, rank=4)
+        LR.add_lora(unet, rank=4)
     # all_linear covers every nn.Linear of a fresh UNet
     unet2 = models.build_unet(models.toy_unet_config())
     n_linear = sum(1 for m in unet2.modules() if isinstance(m, torch.nn.Linear))
-    assert len(C.add_lora(unet2, rank=2, targets="all_linear")) == n_linear
+    assert len(LR.add_lora(unet2, rank=2, targets="all_linear")) == n_linear
     with pytest.raises(ValueError, match="targets"):
-        C.add_lora(unet2, rank=2, targets="convs")
+        LR.add_lora(unet2, rank=2, targets="convs")
     ctrl.detach()
 
 
@@ -193,10 +194,10 @@ def test_lora_zero_init_then_eq9_changes_output(inputs):
     unet = models.build_toy_pipeline(seed=0).unet
     ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=4)
     ref = _run(unet, inputs, ctrl)
-    C.add_lora(unet, rank=4)
+    LR.add_lora(unet, rank=4)
     assert torch.equal(_run(unet, inputs, ctrl), ref)  # B = 0 at init
     with torch.no_grad():
-        for p in C.lora_parameters(unet):
+        for p in LR.lora_parameters(unet):
             p.normal_(0, 0.05)
     assert not torch.equal(_run(unet, inputs, ctrl), ref)
 
@@ -204,10 +205,10 @@ def test_lora_zero_init_then_eq9_changes_output(inputs):
 def test_save_load_controller_and_lora_roundtrip(tmp_path, inputs):
     unet = models.build_toy_pipeline(seed=0).unet
     ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=4, injection="concat", sites="release")
-    C.add_lora(unet, rank=4, targets="all_linear")
+    LR.add_lora(unet, rank=4, targets="all_linear")
     _perturb_zero_layers(ctrl, seed=3)
     with torch.no_grad():
-        for p in C.lora_parameters(unet):
+        for p in LR.lora_parameters(unet):
             p.normal_(0, 0.05)
     ref = _run(unet, inputs, ctrl)
     C.save_controller(tmp_path / "ctrl", ctrl, unet)
@@ -225,7 +226,7 @@ def test_jointly_trained_unet_weights_roundtrip(tmp_path, inputs):
     # TrainConfig.unet_lr > 0 (a departure from the paper): the UNet's own weights change and travel too
     unet = models.build_toy_pipeline(seed=0).unet
     ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=4)
-    C.add_lora(unet, rank=4)
+    LR.add_lora(unet, rank=4)
     _perturb_zero_layers(ctrl, seed=5)
     with torch.no_grad():
         for n, p in unet.named_parameters():
@@ -233,7 +234,7 @@ def test_jointly_trained_unet_weights_roundtrip(tmp_path, inputs):
                 p.add_(0.01 * torch.randn_like(p))
     ref = _run(unet, inputs, ctrl)
     C.save_controller(tmp_path / "joint", ctrl, unet, unet_weights=True)
-    assert (tmp_path / "joint" / C.UNET_WEIGHTS).is_file()
+    assert (tmp_path / "joint" / LR.UNET_WEIGHTS).is_file()
     unet2 = models.build_toy_pipeline(seed=0).unet
     w = "conv_in.weight"
     assert not torch.equal(dict(unet2.named_parameters())[w], dict(unet.named_parameters())[w])
@@ -241,11 +242,11 @@ def test_jointly_trained_unet_weights_roundtrip(tmp_path, inputs):
     assert torch.equal(_run(unet2, inputs, ctrl2), ref)
     # a frozen-base controller folder leaves the UNet's weights alone
     C.save_controller(tmp_path / "frozen", ctrl, unet)
-    assert not C.load_unet_weights(tmp_path / "frozen", models.build_toy_pipeline(seed=0).unet)
+    assert not LR.load_unet_weights(tmp_path / "frozen", models.build_toy_pipeline(seed=0).unet)
     # weights of another UNet are refused
     other = models.build_unet(dict(models.toy_unet_config(), block_out_channels=(64, 96, 128)))
     with pytest.raises(ValueError, match="does not fit"):
-        C.load_unet_weights(tmp_path / "joint", other)
+        LR.load_unet_weights(tmp_path / "joint", other)
 
 
 def test_paper_scale_controller_and_lora_on_meta():
@@ -253,8 +254,8 @@ def test_paper_scale_controller_and_lora_on_meta():
     ctrl = C.ReMoCoController.from_unet(unet, vae_scale_factor=8, attach=False)
     assert next(ctrl.parameters()).device.type == "meta"
     assert len(ctrl.modulations) == 9
-    names = C.add_lora(unet, rank=32)
-    assert sum(p.numel() for p in C.lora_parameters(unet)) == _lora_count(unet, names, 32)
+    names = LR.add_lora(unet, rank=32)
+    assert sum(p.numel() for p in LR.lora_parameters(unet)) == _lora_count(unet, names, 32)
 
 
 def test_motion_encoder_keeps_the_condition_signal_to_the_deepest_scale():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from remoco import controller as C
+from remoco import lora as LR
 from remoco import models
 from remoco import pipeline as pipeline_mod
 from remoco.pipeline import ReMoCoPipeline
@@ -157,10 +158,10 @@ def test_bad_inputs_name_the_argument(pipe, cond):
 def test_save_load_roundtrip_with_lora(tmp_path, cond):
     img, rt, mm = cond
     pipe = pipeline_mod.build_toy_remoco_pipeline(seed=0, injection="sum")
-    C.add_lora(pipe.unet, rank=4)
+    LR.add_lora(pipe.unet, rank=4)
     g = torch.Generator().manual_seed(2)
     with torch.no_grad():
-        for p in list(pipe.controller.parameters()) + C.lora_parameters(pipe.unet):
+        for p in list(pipe.controller.parameters()) + LR.lora_parameters(pipe.unet):
             p.add_(0.05 * torch.randn(p.shape, generator=g))
     ref = pipe(_pil(img), region_trajectory=rt, motion_mask=mm, generator=_gen(0), **KW).frames
     pipe.save_pretrained(tmp_path / "rp")
@@ -172,8 +173,8 @@ def test_save_load_roundtrip_with_lora(tmp_path, cond):
     assert torch.equal(ref, out)
     # the saved UNet is a plain SVD UNet: it loads in diffusers' SVD pipeline without LoRA keys
     base = models.load_svd_pipeline(tmp_path / "rp")
-    assert not C.has_lora(base.unet)
-    # LoRA weights that do not fit the UNet are refused on load (one loader: remoco.controller.load_lora)
+    assert not LR.has_lora(base.unet)
+    # LoRA weights that do not fit the UNet are refused on load (one loader: remoco.lora.load_lora)
     from safetensors.torch import load_file, save_file
 
     lora = tmp_path / "rp" / "controller" / "lora.safetensors"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from remoco import config, models, shipped
-from remoco.controller import UNET_WEIGHTS, plain_unet_state
+from remoco.lora import UNET_WEIGHTS, plain_unet_state
 
 torch.set_num_threads(1)
 

@@ -184,7 +184,8 @@ def test_resume_refuses_other_config(tmp_path):
 # ------------------------------------------------------------------------------------------ trainable set
 def test_controller_trains_only_encoder_modulation_and_lora(tmp_path):
     from remoco import models
-    from remoco.controller import ReMoCoController, lora_target_modules
+    from remoco.controller import ReMoCoController
+    from remoco.lora import lora_target_modules
 
     # the paper's recipe (unet_lr = 0); the toy preset's departure (the UNet trains too) is tested below
     r = T.train(tiny("controller", tmp_path / "c", max_steps=2, checkpoint_every=1, lora_rank=4, unet_lr=0.0))
