@@ -3,36 +3,38 @@
 ``import remoco`` stays cheap (torch and diffusers load only with the modules that need them): import the
 modules you use, e.g. ``from remoco import conditions``. The data path of the method, in order:
 
-=================  ===========================================================================================
-``data``           synthetic clips with exact flow and visibility; the packaged photographs
-``video``          read / write / resize clips; uint8 conversion
-``flow``           optical flow and visibility from the first frame (Eq. 4; DOT / CoTracker adapters)
-``checks``         argument checks shared by the condition modules (clear ValueErrors)
-``conditions``     global visibility, region selection, region-wise trajectory, motion mask (Sec. 3.2, 3.4)
-``gaussian``       the Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl)
-``edm``            SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
-``models``         the toy and paper-scale SVD components (diffusers classes)
-``controller``     motion encoder, adaptive feature modulation (Eq. 8), LoRA (Eq. 9)
-``pipeline``       :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
-``config``         :class:`~remoco.config.TrainConfig`, presets, the toy-vs-paper recipe table
-``clips``          the clips a training run reads, in a seeded order
-``objective``      the EDM training batch and the motion condition of one training step
-``runs``           seeds, provenance, atomic writes, checkpoints and logs of a run
-``train``          the training loop and stages (``accelerate``)
-``shipped``        the shipped toy checkpoints: ship and load
-``evaluate``       tracking, distance to the drawn path, condition ablation
-``metrics``        the paper's metrics (MD-Vid, MD-Img, Frame Consis., FID, FVD, flow magnitude), labelled
-``drawing``        figures: loss curves, trajectories over frames, conditions
-``drag``           drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
-``bench``          bench examples (image, brush, trajectories) on disk
-``benchset``       bench sets: the toy ReMoCo-Bench, DragBench / MC-Bench converters (Sec. 4.1, App. A)
-``bench_eval``     one system on one bench set: seeded videos, per-entry metrics, FID / FVD (Sec. 4.1)
-``reproduce``      the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
-``report``         results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
-``widgets``        the ipywidgets drag demo
-``cli``            the ``remoco`` command line
-``book_utils``     how chapters show library source, videos and tables
-=================  ===========================================================================================
+====================  ===========================================================================================
+``data``              synthetic clips with exact flow and visibility; the packaged photographs
+``video``             read / write / resize clips; uint8 conversion
+``flow``              optical flow and visibility from the first frame (Eq. 4; DOT / CoTracker adapters)
+``checks``            argument checks shared by the condition modules (clear ValueErrors)
+``conditions``        global visibility, region selection, region-wise trajectory, motion mask (Sec. 3.2)
+``user_conditions``   a user's drags and brush as region-wise trajectory and motion mask (Sec. 3.4)
+``gaussian``          the Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl)
+``edm``               SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
+``models``            the toy and paper-scale SVD components (diffusers classes)
+``controller``        motion encoder, adaptive feature modulation (Eq. 8); save / load a controller
+``lora``              LoRA on the UNet's attention (Eq. 9); the UNet weights a jointly trained controller carries
+``pipeline``          :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
+``config``            :class:`~remoco.config.TrainConfig`, presets, the toy-vs-paper recipe table
+``clips``             the clips a training run reads, in a seeded order
+``objective``         the EDM training batch and the motion condition of one training step
+``runs``              seeds, provenance, atomic writes, checkpoints and logs of a run
+``train``             the training loop and stages (``accelerate``)
+``shipped``           the shipped toy checkpoints: ship and load
+``evaluate``          tracking, distance to the drawn path, condition ablation
+``metrics``           the paper's metrics (MD-Vid, MD-Img, Frame Consis., FID, FVD, flow magnitude), labelled
+``drawing``           figures: loss curves, trajectories over frames, conditions
+``drag``              drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
+``bench``             bench examples (image, brush, trajectories) on disk
+``benchset``          bench sets: the toy ReMoCo-Bench, DragBench / MC-Bench converters (Sec. 4.1, App. A)
+``bench_eval``        one system on one bench set: seeded videos, per-entry metrics, FID / FVD (Sec. 4.1)
+``reproduce``         the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
+``report``            results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
+``widgets``           the ipywidgets drag demo
+``cli``               the ``remoco`` command line
+``book_utils``        how chapters show library source, videos and tables
+====================  ===========================================================================================
 """
 
 from remoco._progress import configure_progress as _configure_progress

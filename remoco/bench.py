@@ -33,8 +33,8 @@ from typing import Callable
 
 import numpy as np
 
-from .conditions import EMPTY_BRUSH, TRAJECTORY_FILL, conditions_from_user, resample_polyline
 from .drag import DragState, check_points_inside
+from .user_conditions import EMPTY_BRUSH, TRAJECTORY_FILL, conditions_from_user, resample_polyline
 from .video import as_uint8_frames, png_bytes
 
 __all__ = [
@@ -218,7 +218,7 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
     ``progress(step, total)`` is called after each denoising step. ``empty_brush``: with an empty brush
     mask, ``"error"`` (the paper; the pipeline raises ValueError naming ``brush_mask``) or
     ``"trajectory_blocks"`` (MotionPro: the dragged k x k blocks are sent as the brush mask; see
-    :func:`remoco.conditions.conditions_from_user`). ``trajectory_fill``: ``"block"`` (the paper) or
+    :func:`remoco.user_conditions.conditions_from_user`). ``trajectory_fill``: ``"block"`` (the paper) or
     ``"brush"`` (the drag also fills its brushed region; passed to the pipeline); ``None``: the example's
     ``trajectory_fill`` field. Returns the frames as
     ``(L, H, W, 3)`` uint8 numpy.

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from .bench import BenchExample, dumps_bench_json, load_bench_example, save_bench_example
-from .conditions import resample_polyline
 from .drag import CoordinateMapping, check_points_inside
+from .user_conditions import resample_polyline
 
 __all__ = [
     "BENCHSET_SCHEMA",
@@ -569,7 +569,7 @@ def convert_mcbench(src, out, height: int = 64, width: int = 64, num_frames: int
     key points in image pixels. ``src`` may also be one category folder; ``category`` keeps only that one.
 
     Differences from MotionPro's evaluation, on purpose: the key points are joined by straight segments and
-    resampled at constant speed (arc length, :func:`remoco.conditions.resample_polyline`, the rule of this project,
+    resampled at constant speed (arc length, :func:`remoco.user_conditions.resample_polyline`, the rule of this project,
     Sec. 3.4) instead of MotionPro's PCHIP interpolation over the key-point index; a single-key-point trajectory
     (which MotionPro moves by (+1, +1) px) raises ValueError naming ``traj_key_points[i]`` instead of a guessed
     move. Other arguments as :func:`convert_dragbench`."""

@@ -107,6 +107,7 @@ def _run_conditions(args) -> int:
     from safetensors.torch import save_file
 
     from . import conditions as C
+    from .user_conditions import conditions_from_user
 
     if args.video:
         from .flow import estimate_flow
@@ -122,7 +123,7 @@ def _run_conditions(args) -> int:
 
         ex = load_bench_example(args.example)
         num_frames = args.num_frames or ex.num_frames
-        traj, mask = C.conditions_from_user(ex.trajectories, torch.as_tensor(ex.brush_mask), num_frames, k=args.k)
+        traj, mask = conditions_from_user(ex.trajectories, torch.as_tensor(ex.brush_mask), num_frames, k=args.k)
         first = torch.as_tensor(ex.image)
     cond = C.to_model_input(traj, mask)
     out = Path(args.out)

@@ -4,7 +4,7 @@ Section 3.4 of the paper ("Inference pipeline of ReMoCo") describes the user int
 *brushes the motion region* on the reference image and *draws the trajectory of the moving direction*.
 The motion mask ``M_mot`` is taken directly from the brush mask, and each user trajectory (the path of a
 single pixel) is padded to the ``k x k`` region around its start pixel to form the region-wise trajectory
-``T_s`` (:func:`remoco.conditions.conditions_from_user`).
+``T_s`` (:func:`remoco.user_conditions.conditions_from_user`).
 
 This module is the browser-free logic of that interaction (numpy only; no ipywidgets):
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .conditions import conditions_from_user, resample_polyline
+from .user_conditions import conditions_from_user, resample_polyline
 
 __all__ = [
     "MODES",
@@ -342,18 +342,18 @@ class DragState:
     def trajectories(self, num_frames: int) -> list[np.ndarray]:
         """Each drawn trajectory resampled to ``num_frames`` points, ``(num_frames, 2)`` float64 numpy.
 
-        The rule is :func:`remoco.conditions.resample_polyline` with ``require_motion=True`` (uniform
+        The rule is :func:`remoco.user_conditions.resample_polyline` with ``require_motion=True`` (uniform
         arc length, first point = drawn start, last = drawn end; ``num_frames >= 2``).
         """
         return [resample_polyline(t, num_frames, require_motion=True).numpy() for t in self.drawn_trajectories]
 
     def conditions(self, num_frames: int, k: int, empty_brush: str = "error", trajectory_fill: str = "block"):
-        """The two control signals of Sec. 3.4 via :func:`remoco.conditions.conditions_from_user`.
+        """The two control signals of Sec. 3.4 via :func:`remoco.user_conditions.conditions_from_user`.
 
         ``empty_brush``: ``"error"`` (the paper; an empty brush mask with a trajectory raises ValueError
         naming ``brush_mask``) or ``"trajectory_blocks"`` (MotionPro: the dragged k x k blocks become the
         motion mask). ``trajectory_fill``: ``"block"`` (the paper) or ``"brush"``
-        (:func:`remoco.conditions.conditions_from_user`). Returns ``(region_trajectory (L, H, W, 2),
+        (:func:`remoco.user_conditions.conditions_from_user`). Returns ``(region_trajectory (L, H, W, 2),
         motion_mask (L, H, W, 1))``.
         """
         import torch

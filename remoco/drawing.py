@@ -14,9 +14,9 @@ import math
 import numpy as np
 import torch
 
-from .conditions import user_block
 from .drag import DEFAULT_MAGNIFICATION, check_magnification
 from .runs import read_log
+from .user_conditions import user_block
 from .video import as_uint8_frames, as_uint8_image
 
 __all__ = ["plot_loss_curves", "overlay_trajectory", "render_inputs", "render_last_frame", "plot_conditions",

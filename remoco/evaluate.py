@@ -123,12 +123,12 @@ def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 
     :func:`remoco.metrics.md_vid` for a per-frame trajectory).
 
     The drawn polyline (P, 2) is resampled to L positions equally spaced in arc length
-    (:func:`remoco.conditions.resample_polyline`, the rule the conditions use). The start point is followed
+    (:func:`remoco.user_conditions.resample_polyline`, the rule the conditions use). The start point is followed
     through the video by :func:`track_start_point` with ``tracker`` ``"flow"`` (default, dense OpenCV DIS
     flow) or ``"lk"`` (pyramidal Lucas-Kanade).
 
     The distance is averaged over frames 2..L. Returns ``(distance, track (L, 2))``."""
-    from .conditions import resample_polyline
+    from .user_conditions import resample_polyline
 
     v = _video_uint8(video)
     L, H, W, _ = v.shape

@@ -11,7 +11,8 @@ import math
 import torch
 
 from .checks import check_flow, check_int, check_k, check_selection, check_visibility
-from .conditions import global_visibility, user_displacements
+from .conditions import global_visibility
+from .user_conditions import user_displacements
 
 __all__ = [
     "GAUSSIAN_REF_SIGMA",

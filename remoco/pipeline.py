@@ -4,7 +4,7 @@
 a :class:`remoco.controller.ReMoCoController` as a sixth component. A call takes the reference image and either
 ready conditions (region-wise trajectory ``T_s`` (L, H, W, 2) and motion mask ``M_mot`` (L, H, W, 1)) or the
 user's input (``trajectories`` + ``brush_mask``, turned into ``T_s``/``M_mot`` by
-:func:`remoco.conditions.conditions_from_user`: the user trajectory is padded into its k x k region, the brush
+:func:`remoco.user_conditions.conditions_from_user`: the user trajectory is padded into its k x k region, the brush
 becomes the motion mask). The condition is set on the controller for the whole denoising loop, which is SVD's
 own (same scheduler, same min/max classifier-free guidance ramp over frames); the unconditional half of the
 guidance batch gets a zero motion condition (as it gets a zero image embedding and zero image latents in SVD).
@@ -164,12 +164,12 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
         (L, H, W, 1) or (B, L, H, W, 1). Their L must equal ``num_frames`` and H x W ``height`` x ``width``.
 
         User input becomes the kind of input the controller was trained on (its ``condition_type``):
-        ``"region"`` — :func:`remoco.conditions.conditions_from_user` (each drag moves the k x k block of its
+        ``"region"`` — :func:`remoco.user_conditions.conditions_from_user` (each drag moves the k x k block of its
         start pixel; the brush is the motion mask; ``empty_brush`` says what an empty brush means);
         ``"trajectory_only"`` — the same trajectory, mask channel zero; ``"gaussian"`` —
         :func:`remoco.gaussian.gaussian_trajectory` (DragNUWA / MotionCtrl), mask channel zero (the brush
         only gives the frame size)."""
-        from . import conditions
+        from . import conditions, user_conditions
 
         ready = region_trajectory is not None or motion_mask is not None
         user = trajectories is not None or brush_mask is not None
@@ -194,7 +194,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
                 region_trajectory = gaussian_trajectory(trajectories, H, W, num_frames)
                 motion_mask = torch.zeros(num_frames, H, W, 1, dtype=torch.bool)
             else:
-                region_trajectory, motion_mask = conditions.conditions_from_user(
+                region_trajectory, motion_mask = user_conditions.conditions_from_user(
                     trajectories, brush_mask, num_frames, k,
                     empty_brush="trajectory_blocks" if kind == "trajectory_only" else empty_brush,
                     fill=trajectory_fill)
@@ -262,12 +262,12 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             region_trajectory, motion_mask: ready conditions ``T_s`` (L, H, W, 2) and ``M_mot`` (L, H, W, 1)
                 (optionally with a leading batch dim equal to the number of images).
             trajectories, brush_mask, k: user input instead — a list of (P, 2) (x, y) polylines and an (H, W) bool
-                brush; converted with :func:`remoco.conditions.conditions_from_user` (k x k region padding) or
+                brush; converted with :func:`remoco.user_conditions.conditions_from_user` (k x k region padding) or
                 as the controller's ``condition_type`` says (:meth:`prepare_condition`).
             empty_brush: ``"error"`` (the paper: an empty brush with a drag is an error) or
                 ``"trajectory_blocks"`` (the authors' release: the dragged k x k blocks become the mask).
             trajectory_fill: ``"block"`` (the paper: each drag fills its k x k block) or ``"brush"`` (the drag
-                also fills the brushed region nearest its start; :func:`remoco.conditions.conditions_from_user`).
+                also fills the brushed region nearest its start; :func:`remoco.user_conditions.conditions_from_user`).
             height, width: output size in pixels, multiples of 8 (default: the condition's size, else
                 ``unet.config.sample_size * vae_scale_factor``).
             num_frames: L (default: the condition's L, else ``unet.config.num_frames``).

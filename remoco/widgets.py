@@ -3,7 +3,7 @@
 Section 3.4 of the paper ("Inference pipeline of ReMoCo"): the user *brushes the motion region* on the
 reference image and *draws the trajectory of the moving direction*; :class:`remoco.pipeline.ReMoCoPipeline`
 then denoises the video with the region-wise trajectory and the motion mask
-(:func:`remoco.conditions.conditions_from_user`).
+(:func:`remoco.user_conditions.conditions_from_user`).
 
 This module is only the JupyterLab front end. Its mouse handlers translate canvas coordinates and call
 :class:`remoco.drag.DragState` (the browser-free state, coordinates and validation); pictures come from
@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from .bench import BenchExample, bench_json, dumps_bench_json, run_bench_example
-from .conditions import EMPTY_BRUSH, TRAJECTORY_FILL
 from .drag import (
     DEFAULT_MAGNIFICATION,
     DEFAULT_SIZE,
@@ -37,6 +36,7 @@ from .drag import (
 )
 from .drawing import render_inputs, render_last_frame
 from .runs import atomic_file
+from .user_conditions import EMPTY_BRUSH, TRAJECTORY_FILL
 from .video import as_uint8_frames, png_bytes, write_video
 
 __all__ = [
@@ -108,7 +108,7 @@ class DragDemo:
     empty_brush : what "Animate" does when no region is brushed: ``"error"`` (default, the paper: the
         user brushes the motion region; shown as an error message) or ``"trajectory_blocks"`` (the authors'
         release, MotionPro: only the dragged k x k blocks move). See
-        :func:`remoco.conditions.conditions_from_user`.
+        :func:`remoco.user_conditions.conditions_from_user`.
     trajectory_fill : ``"block"`` (the paper: each drag fills its k x k block) or ``"brush"`` (the drag also
         fills the brushed region; what the shipped toy controller follows best, see chapter 5).
     """

@@ -13,8 +13,9 @@ from PIL import Image
 
 from remoco import benchset as S
 from remoco import data
-from remoco.conditions import motion_mask, resample_polyline
+from remoco.conditions import motion_mask
 from remoco.config import PRESETS, preset_config
+from remoco.user_conditions import resample_polyline
 
 ROOT = Path(__file__).resolve().parent.parent / "data" / "bench"
 

@@ -8,6 +8,7 @@ import torch
 
 from remoco import conditions as C
 from remoco import gaussian as G
+from remoco import user_conditions as UC
 
 
 def _gen(seed=0):
@@ -244,7 +245,7 @@ def _dist_to_segment(p, a, b):
 
 def test_resample_straight_line():
     pts = [(2.0, 3.0), (12.0, 3.0)]
-    pos = C.resample_polyline(pts, 6)
+    pos = UC.resample_polyline(pts, 6)
     assert pos.shape == (6, 2)
     assert torch.allclose(pos[:, 0], torch.tensor([2.0, 4.0, 6.0, 8.0, 10.0, 12.0], dtype=torch.float64))
     assert torch.allclose(pos[:, 1], torch.full((6,), 3.0, dtype=torch.float64))
@@ -254,7 +255,7 @@ def test_resample_l_shape_equal_arc_spacing():
     # L-shaped polyline: 0,0 -> 6,0 -> 6,6 (length 12), with a duplicated vertex
     pts = [(0.0, 0.0), (3.0, 0.0), (6.0, 0.0), (6.0, 0.0), (6.0, 6.0)]
     L = 9
-    pos = C.resample_polyline(pts, L)
+    pos = UC.resample_polyline(pts, L)
     assert torch.allclose(pos[0], torch.tensor([0.0, 0.0], dtype=torch.float64))
     assert torch.allclose(pos[-1], torch.tensor([6.0, 6.0], dtype=torch.float64))
     # every position lies on one of the two legs
@@ -265,8 +266,8 @@ def test_resample_l_shape_equal_arc_spacing():
     arc = torch.where(pos[:, 1] == 0, pos[:, 0], 6.0 + pos[:, 1])
     assert torch.allclose(arc, torch.arange(L, dtype=torch.float64) * 12.0 / (L - 1))
     # single point / one frame
-    assert torch.equal(C.resample_polyline([(1.0, 2.0)], 4), torch.tensor([[1.0, 2.0]] * 4, dtype=torch.float64))
-    assert torch.equal(C.resample_polyline(pts, 1), torch.tensor([[0.0, 0.0]], dtype=torch.float64))
+    assert torch.equal(UC.resample_polyline([(1.0, 2.0)], 4), torch.tensor([[1.0, 2.0]] * 4, dtype=torch.float64))
+    assert torch.equal(UC.resample_polyline(pts, 1), torch.tensor([[0.0, 0.0]], dtype=torch.float64))
 
 
 def test_conditions_from_user_block_and_mask():
@@ -274,7 +275,7 @@ def test_conditions_from_user_block_and_mask():
     brush = torch.zeros(H, W, dtype=torch.bool)
     brush[5:12, 8:20] = True
     traj = [[(10.0, 7.0), (14.0, 7.0)], [(25.0, 15.0), (25.0, 11.0), (21.0, 11.0)]]
-    t, m = C.conditions_from_user(traj, brush, L, k)
+    t, m = UC.conditions_from_user(traj, brush, L, k)
     assert t.shape == (L, H, W, 2) and t.dtype == torch.float32
     assert m.shape == (L, H, W, 1) and m.dtype == torch.bool
     for i in range(L):
@@ -297,14 +298,14 @@ def test_conditions_from_user_block_and_mask():
 def test_conditions_from_user_border_shifts_block_inside():
     H, W, L, k = 16, 16, 3, 8
     brush = torch.ones(H, W, dtype=torch.bool)
-    t, _ = C.conditions_from_user([[(1.0, 15.0), (3.0, 15.0)]], brush, L, k)  # near bottom-left corner
+    t, _ = UC.conditions_from_user([[(1.0, 15.0), (3.0, 15.0)]], brush, L, k)  # near bottom-left corner
     nz = t[-1, :, :, 0] != 0
     rows, cols = nz.nonzero(as_tuple=True)
     assert int(nz.sum()) == k * k  # full block, not clipped
     assert int(rows.min()) == H - k and int(rows.max()) == H - 1
     assert int(cols.min()) == 0 and int(cols.max()) == k - 1
-    assert C.user_block(15, 1, 8, 16, 16) == (8, 0)
-    assert C.user_block(8, 8, 8, 16, 16) == (4, 4)  # centred: rows y - k//2 .. y - k//2 + k - 1
+    assert UC.user_block(15, 1, 8, 16, 16) == (8, 0)
+    assert UC.user_block(8, 8, 8, 16, 16) == (4, 4)  # centred: rows y - k//2 .. y - k//2 + k - 1
 
 
 def test_conditions_from_user_cell_centre_reproduces_cell():
@@ -312,7 +313,7 @@ def test_conditions_from_user_cell_centre_reproduces_cell():
     H, W, k = 16, 16, 4
     rows, cols = G.cell_centers(H, W, k)
     y, x = int(rows[2]), int(cols[1])
-    t, _ = C.conditions_from_user([[(float(x), float(y)), (x + 2.0, float(y))]],
+    t, _ = UC.conditions_from_user([[(float(x), float(y)), (x + 2.0, float(y))]],
                                   torch.ones(H, W, dtype=torch.bool), 2, k)
     sel = torch.zeros(4, 4, dtype=torch.bool)
     sel[2, 1] = True
@@ -321,13 +322,13 @@ def test_conditions_from_user_cell_centre_reproduces_cell():
 
 def test_conditions_from_user_tensor_input_and_empty_list():
     brushed = torch.ones(8, 8, dtype=torch.bool)
-    t1, _ = C.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]), brushed, 3, 2)
-    t2, _ = C.conditions_from_user([[(1.0, 1.0), (3.0, 1.0)]], brushed, 3, 2)
+    t1, _ = UC.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]), brushed, 3, 2)
+    t2, _ = UC.conditions_from_user([[(1.0, 1.0), (3.0, 1.0)]], brushed, 3, 2)
     assert torch.equal(t1, t2)
-    t3, _ = C.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]).numpy(), brushed, 3, 2)
+    t3, _ = UC.conditions_from_user(torch.tensor([[[1.0, 1.0], [3.0, 1.0]]]).numpy(), brushed, 3, 2)
     assert torch.equal(t1, t3)
     brush = torch.zeros(8, 8, dtype=torch.bool)  # no brush and no trajectory: a "no motion" condition
-    t0, m0 = C.conditions_from_user([], brush, 3, 2)
+    t0, m0 = UC.conditions_from_user([], brush, 3, 2)
     assert not bool(t0.any()) and not bool(m0.any())
 
 
@@ -336,37 +337,37 @@ def test_conditions_from_user_empty_brush_paper_error_or_release_blocks():
     empty = torch.zeros(H, W, dtype=torch.bool)
     traj = [[(5.0, 6.0), (9.0, 6.0)], [(13.0, 13.0), (13.0, 10.0)]]
     # the paper: the user brushes the motion region; a drag without a brush is an error naming brush_mask
-    _raises("brush_mask", C.conditions_from_user, traj, empty, L, k)
-    _raises("brush_mask", C.conditions_from_user, traj, empty, L, k, empty_brush="error")
+    _raises("brush_mask", UC.conditions_from_user, traj, empty, L, k)
+    _raises("brush_mask", UC.conditions_from_user, traj, empty, L, k, empty_brush="error")
     # MotionPro (the authors' release): the dragged k x k blocks become the motion mask
-    t, m = C.conditions_from_user(traj, empty, L, k, empty_brush="trajectory_blocks")
+    t, m = UC.conditions_from_user(traj, empty, L, k, empty_brush="trajectory_blocks")
     blocks = torch.zeros(H, W, dtype=torch.bool)
     blocks[4:8, 3:7] = True  # start pixel (row 6, col 5): rows 4..7, cols 3..6
     blocks[11:15, 11:15] = True  # start pixel (13, 13): rows/cols 11..14
     assert torch.equal(m[:, :, :, 0], blocks.expand(L, H, W))
-    assert torch.equal(t, C.conditions_from_user(traj, torch.ones(H, W, dtype=torch.bool), L, k)[0])
+    assert torch.equal(t, UC.conditions_from_user(traj, torch.ones(H, W, dtype=torch.bool), L, k)[0])
     # a brushed mask is used as it is, whatever empty_brush says
     brush = torch.zeros(H, W, dtype=torch.bool)
     brush[0, 0] = True
-    _, m2 = C.conditions_from_user(traj, brush, L, k, empty_brush="trajectory_blocks")
+    _, m2 = UC.conditions_from_user(traj, brush, L, k, empty_brush="trajectory_blocks")
     assert torch.equal(m2[:, :, :, 0], brush.expand(L, H, W))
-    _raises("empty_brush", C.conditions_from_user, traj, brush, L, k, empty_brush="blocks")
+    _raises("empty_brush", UC.conditions_from_user, traj, brush, L, k, empty_brush="blocks")
 
 
 def test_conditions_from_user_needs_two_frames():
     # a one-frame video has no motion: the drag must not be dropped silently
     brush = torch.ones(8, 8, dtype=torch.bool)
-    _raises("num_frames", C.conditions_from_user, [[(1.0, 1.0), (5.0, 1.0)]], brush, 1, 2)
+    _raises("num_frames", UC.conditions_from_user, [[(1.0, 1.0), (5.0, 1.0)]], brush, 1, 2)
 
 
 def test_resample_require_motion_is_the_drawn_trajectory_rule():
     pts = [(0.0, 0.0), (3.0, 0.0), (7.0, 0.0)]
-    assert torch.equal(C.resample_polyline(pts, 8, require_motion=True), C.resample_polyline(pts, 8))
-    _raises("single click", C.resample_polyline, [(3.0, 3.0), (3.0, 3.0)], 8, require_motion=True)
-    _raises("single click", C.resample_polyline, [(3.0, 3.0)], 8, require_motion=True)
-    _raises("num_frames", C.resample_polyline, pts, 1, require_motion=True)
+    assert torch.equal(UC.resample_polyline(pts, 8, require_motion=True), UC.resample_polyline(pts, 8))
+    _raises("single click", UC.resample_polyline, [(3.0, 3.0), (3.0, 3.0)], 8, require_motion=True)
+    _raises("single click", UC.resample_polyline, [(3.0, 3.0)], 8, require_motion=True)
+    _raises("num_frames", UC.resample_polyline, pts, 1, require_motion=True)
     # numpy input works and the result converts to numpy
-    out = C.resample_polyline(np.array(pts), 8, require_motion=True).numpy()
+    out = UC.resample_polyline(np.array(pts), 8, require_motion=True).numpy()
     np.testing.assert_allclose(out[:, 0], np.linspace(0, 7, 8))
 
 
@@ -376,7 +377,7 @@ def test_gaussian_peak_and_decay():
     traj = [[(40.0, 30.0), (52.0, 30.0), (52.0, 25.0)]]
     g = G.gaussian_trajectory(traj, H, W, L)
     assert g.shape == (L, H, W, 2)
-    disp = C.resample_polyline(traj[0], L) - torch.tensor([40.0, 30.0], dtype=torch.float64)
+    disp = UC.resample_polyline(traj[0], L) - torch.tensor([40.0, 30.0], dtype=torch.float64)
     assert torch.allclose(g[:, 30, 40], disp.float(), atol=1e-5)  # peak = displacement
     sigma = G.default_sigma(H, W)
     mag = g[-1].norm(dim=-1)
@@ -479,7 +480,7 @@ def test_inputs_not_modified():
     C.masked_flow(flow, vis)
     C.pad_selection(sel, 8)
     C.region_visibility(C.global_visibility(vis), 8)
-    t, m = C.conditions_from_user(traj, brush, 3, 4)
+    t, m = UC.conditions_from_user(traj, brush, 3, 4)
     G.gaussian_trajectory(traj, 16, 16, 3)
     G.gaussian_trajectory_from_flow(flow, vis, sel, 8)
     tc, mc = t.clone(), m.clone()
@@ -540,18 +541,18 @@ def test_errors_training_side():
 
 def test_errors_user_side():
     brush = torch.zeros(16, 16, dtype=torch.bool)
-    _raises("empty", C.conditions_from_user, [[]], brush, 4, 4)
-    _raises("empty", C.conditions_from_user, [torch.zeros(0, 2)], brush, 4, 4)
-    _raises("outside", C.conditions_from_user, [[(16.0, 3.0), (17.0, 3.0)]], brush, 4, 4)
-    _raises("outside", C.conditions_from_user, [[(3.0, -1.0)]], brush, 4, 4)
-    _raises(r"trajectories\[1\]", C.conditions_from_user, [[(1.0, 1.0)], [(-5.0, 1.0)]], brush, 4, 4)
-    _raises("NaN or inf", C.conditions_from_user, [[(1.0, float("nan"))]], brush, 4, 4)
-    _raises(r"\(P, 2\)", C.conditions_from_user, [[(1.0, 2.0, 3.0)]], brush, 4, 4)
-    _raises("brush_mask", C.conditions_from_user, [[(1.0, 1.0)]], brush.float(), 4, 4)
-    _raises("brush_mask", C.conditions_from_user, [[(1.0, 1.0)]], brush[None], 4, 4)
-    _raises("k", C.conditions_from_user, [[(1.0, 1.0)]], brush, 4, 17)
-    _raises("num_frames", C.conditions_from_user, [[(1.0, 1.0)]], brush, 0, 4)
-    _raises("trajectories", C.conditions_from_user, "abc", brush, 4, 4)
+    _raises("empty", UC.conditions_from_user, [[]], brush, 4, 4)
+    _raises("empty", UC.conditions_from_user, [torch.zeros(0, 2)], brush, 4, 4)
+    _raises("outside", UC.conditions_from_user, [[(16.0, 3.0), (17.0, 3.0)]], brush, 4, 4)
+    _raises("outside", UC.conditions_from_user, [[(3.0, -1.0)]], brush, 4, 4)
+    _raises(r"trajectories\[1\]", UC.conditions_from_user, [[(1.0, 1.0)], [(-5.0, 1.0)]], brush, 4, 4)
+    _raises("NaN or inf", UC.conditions_from_user, [[(1.0, float("nan"))]], brush, 4, 4)
+    _raises(r"\(P, 2\)", UC.conditions_from_user, [[(1.0, 2.0, 3.0)]], brush, 4, 4)
+    _raises("brush_mask", UC.conditions_from_user, [[(1.0, 1.0)]], brush.float(), 4, 4)
+    _raises("brush_mask", UC.conditions_from_user, [[(1.0, 1.0)]], brush[None], 4, 4)
+    _raises("k", UC.conditions_from_user, [[(1.0, 1.0)]], brush, 4, 17)
+    _raises("num_frames", UC.conditions_from_user, [[(1.0, 1.0)]], brush, 0, 4)
+    _raises("trajectories", UC.conditions_from_user, "abc", brush, 4, 4)
     _raises("outside", G.gaussian_trajectory, [[(40.0, 3.0)]], 16, 16, 4)
     _raises("sigma", G.gaussian_trajectory, [[(4.0, 3.0)]], 16, 16, 4, sigma=0.0)
     _raises("kernel_size", G.gaussian_trajectory, [[(4.0, 3.0)]], 16, 16, 4, kernel_size=4)
@@ -574,8 +575,8 @@ def test_conditions_from_user_brush_fill_moves_brush_rigidly():
     brush[20:28, 20:28] = True    # region around the second drag's start
     t1 = torch.tensor([[8.0, 8.0], [14.0, 8.0]])   # right by 6 px
     t2 = torch.tensor([[24.0, 24.0], [24.0, 20.0]])  # up by 4 px
-    T_b, M_b = C.conditions_from_user([t1, t2], brush, 4, k=2)
-    T_f, M_f = C.conditions_from_user([t1, t2], brush, 4, k=2, fill="brush")
+    T_b, M_b = UC.conditions_from_user([t1, t2], brush, 4, k=2)
+    T_f, M_f = UC.conditions_from_user([t1, t2], brush, 4, k=2, fill="brush")
     assert torch.equal(M_b, M_f)
     # the paper's form: only the 2x2 blocks carry a displacement; the brush fill: every brushed pixel
     assert int((T_b[-1].abs().sum(-1) > 0).sum()) == 8
@@ -587,4 +588,4 @@ def test_conditions_from_user_brush_fill_moves_brush_rigidly():
     blocks = T_b[-1].abs().sum(-1) > 0
     assert torch.equal(T_f[:, blocks], T_b[:, blocks])
     with pytest.raises(ValueError, match="fill"):
-        C.conditions_from_user([t1], brush, 4, k=2, fill="region")
+        UC.conditions_from_user([t1], brush, 4, k=2, fill="region")

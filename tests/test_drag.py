@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from remoco import conditions as C
 from remoco import drag as D
+from remoco import user_conditions as UC
 
 
 def _resample(points, num_frames):
-    """The rule DragState.trajectories uses: remoco.conditions.resample_polyline for a drawn trajectory."""
-    return C.resample_polyline(points, num_frames, require_motion=True).numpy()
+    """The rule DragState.trajectories uses: remoco.user_conditions.resample_polyline for a drawn trajectory."""
+    return UC.resample_polyline(points, num_frames, require_motion=True).numpy()
 
 
 def test_canvas_model_mapping_roundtrip_and_pixel_centres():

@@ -201,7 +201,7 @@ def test_one_frame_video_is_an_error_not_a_dropped_drag(pipe, cond):
 
 @pytest.mark.parametrize("kind", ["gaussian", "trajectory_only", "region"])
 def test_a_drag_becomes_the_input_the_controller_was_trained_on(kind):
-    from remoco import conditions
+    from remoco import user_conditions
     from remoco.gaussian import gaussian_trajectory
 
     p = pipeline_mod.build_toy_remoco_pipeline(seed=0, condition_type=kind)
@@ -209,7 +209,7 @@ def test_a_drag_becomes_the_input_the_controller_was_trained_on(kind):
     brush = torch.zeros(H, W, dtype=torch.bool)
     brush[10:30, 10:30] = True
     c = p.prepare_condition(trajectories=traj, brush_mask=brush, k=4, num_frames=L)[0]  # (L, 3, H, W)
-    region, mask = conditions.conditions_from_user(traj, brush, L, 4)
+    region, mask = user_conditions.conditions_from_user(traj, brush, L, 4)
     expected = {"gaussian": gaussian_trajectory(traj, H, W, L), "trajectory_only": region, "region": region}[kind]
     assert torch.allclose(c[:, :2].permute(0, 2, 3, 1), expected)
     assert bool(c[:, 2].any()) == (kind == "region")

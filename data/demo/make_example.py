@@ -19,8 +19,8 @@ from remoco import bench as B
 from remoco import data as D
 from remoco import drag as G
 from remoco import evaluate
-from remoco.conditions import resample_polyline
 from remoco.shipped import shipped_drag_settings
+from remoco.user_conditions import resample_polyline
 from remoco.video import write_video
 from remoco.widgets import load_demo_pipeline
 
