@@ -158,7 +158,7 @@ def _write_summary(dest: Path, summary: dict) -> None:
 
 #: The paper's trainable set on the toy base (Sec. 3.3: the base frozen), the shipped ``remoco-frozen-toy``
 #: beside the toy preset's joint recipe (chapter 5 compares them): 1,000 steps at the controller lr 1e-3 that the
-#: frozen-base lever table used (the joint recipe's 3e-4 came later, from a GPU sweep).
+#: frozen-base lever table used (a GPU sweep chose 3e-4 for the joint recipe, chapter 5).
 FROZEN_BASE_RECIPE = {"unet_lr": 0.0, "max_steps": 1000, "lr": 1e-3}
 
 

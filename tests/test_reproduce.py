@@ -255,3 +255,21 @@ def test_example_following_tracks_the_drawn_start_point():
     assert min(res["frozen"]) > 0.25 * np.linalg.norm(drawn[-1] - drawn[0])
     with pytest.raises(ValueError, match="seeds"):
         bench_eval.example_following({"truth": _Replay(truth)}, e.example, seeds=())
+
+
+def test_stored_results_were_run_with_todays_grid():
+    # results/*.json keep the TrainConfig of every trained experiment: the grid (reproduce.FROZEN_BASE, the
+    # preset, the sweeps) must still give the same runs, or `make reproduce` would not reproduce them
+    import json
+
+    from remoco.config import TrainConfig
+
+    experiments = {e.name: e for e in R.experiment_table()}
+    stored = {}
+    for path in sorted((Path(__file__).resolve().parent.parent / "results").glob("*.json")):
+        stored.update(json.loads(path.read_text()).get("configs") or {})
+    assert len(stored) > 20
+    for name, cfg in stored.items():
+        assert name in experiments, name
+        today = experiments[name].config("runs/reproduce", base="data/checkpoints/toy-base")
+        assert today.fingerprint() == TrainConfig.from_dict(cfg).fingerprint(), name

@@ -74,3 +74,17 @@ def test_frozen_base_controller_keeps_the_paper_trainable_set(tmp_path, base_dir
     before, after = (plain_unet_state(u)["conv_in.weight"] for u in (models.build_toy_pipeline(seed=0).unet,
                                                                       pipe.unet))
     assert torch.equal(before, after)
+
+
+@pytest.mark.parametrize("folder, variant, recipe", [("remoco-toy", "remoco", {}), ("gaussian-toy", "gaussian", {}),
+                                                     ("traj_only-toy", "traj_only", {}),
+                                                     ("remoco-frozen-toy", "remoco", shipped.FROZEN_BASE_RECIPE)])
+def test_shipped_checkpoints_match_the_command_that_ships_them(folder, variant, recipe):
+    # `remoco ship` (and `--frozen-base`) must reproduce what data/checkpoints holds: a preset changed without
+    # retraining the shipped controllers fails here
+    stored = config.TrainConfig.from_yaml(shipped.SHIPPED_DIR / folder / "config.yaml")
+    today = config.preset_config("toy-cpu", "controller", variant=variant, base=stored.base, **recipe)
+    differs = {k: (v, today.to_dict()[k]) for k, v in stored.to_dict().items()
+               if k not in ("out_dir", "progress", "stop_after") and today.to_dict()[k] != v}
+    assert not differs
+    assert today.fingerprint() == stored.fingerprint()
