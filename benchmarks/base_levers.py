@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from control_levers import parse_run
+from control_levers import add_sampling_arguments, parse_run
 
 from remoco import config, evaluate, models, runs
 from remoco.train import train
@@ -45,10 +45,7 @@ def main(argv=None) -> int:
     ap.add_argument("--run", action="append", default=[], help="NAME:field=value,... toy UNet to train")
     ap.add_argument("--work", default="runs/base_levers")
     ap.add_argument("--clips", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=15, help="sampler steps")
-    ap.add_argument("--bucket", type=int, default=127, help="motion bucket id at sampling")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default="results/base_levers.json")
+    add_sampling_arguments(ap, out="results/base_levers.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     base = Path(args.base)

@@ -53,6 +53,14 @@ def parse_run(text: str) -> tuple[str, dict]:
 LEVER_DEFAULTS = FROZEN_BASE_RECIPE
 
 
+def add_sampling_arguments(ap: argparse.ArgumentParser, out: str) -> None:
+    """The options every lever script shares: sampler steps, motion bucket, threads, the result file."""
+    ap.add_argument("--steps", type=int, default=15, help="sampler steps")
+    ap.add_argument("--bucket", type=int, default=127, help="motion bucket id at sampling")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=out)
+
+
 def summary(values, base) -> dict:
     v, b = np.asarray(values, float), np.asarray(base, float)
     return dict(mean=float(v.mean()), se=float(v.std(ddof=1) / np.sqrt(len(v))), ratio=float(v.mean() / b.mean()),
@@ -69,10 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=None, help="inference block size for every controller")
     ap.add_argument("--fill", nargs="+", default=["block"], choices=["block", "brush"],
                     help="inference form(s): the paper's k x k block, and/or the drag filling the brush")
-    ap.add_argument("--steps", type=int, default=15, help="sampler steps")
-    ap.add_argument("--bucket", type=int, default=127, help="motion bucket id at sampling")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default="results/control_levers.json")
+    add_sampling_arguments(ap, out="results/control_levers.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     folders, configs = {}, {}
