@@ -56,7 +56,7 @@ import numpy as np
 
 from .bench_eval import MD_METRICS, evaluate_ground_truth, evaluate_system
 from .config import SHIPPED_DIR, VARIANTS, preset_config
-from .shipped import SHIPPED_TRAJECTORY_FILL, run_jobs, train_in_worker
+from .shipped import FROZEN_BASE_RECIPE, SHIPPED_TRAJECTORY_FILL, run_jobs, train_in_worker
 
 __all__ = ["ROOT", "BENCH_SETS", "PAPER_RESULTS", "SYSTEMS", "GRID", "TABLES", "QUICK", "EVALUATION",
            "MAIN_STEPS", "ABLATION_STEPS", "MAIN_ENTRIES", "ABLATION_ENTRIES",
@@ -86,9 +86,10 @@ _ABLATION = {"batch_size": 2}
 _SPARSE = dict(_ABLATION, k=2, r_min=0.95, r_max=1.0)  # the paper's regime (Sec. 4.1) at the toy's paper_k
 MAIN_STEPS, ABLATION_STEPS, MAIN_ENTRIES, ABLATION_ENTRIES = 400, 200, 24, 12
 #: The experiment grid: each entry = tables x systems x (sweep values) x seeds; ``fixed`` / the swept field are
-#: Every experiment keeps the paper's frozen base (Sec. 3.3) and the controller lr 1e-3 it was run with, unlike the
-#: shipped toy controller (chapter 5: joint UNet training, lr 3e-4).
-FROZEN_BASE = {"unet_lr": 0.0, "lr": 1e-3}
+#: Every experiment keeps the paper's frozen base (Sec. 3.3) at the frozen-base controller's lr
+#: (:data:`remoco.shipped.FROZEN_BASE_RECIPE`), unlike the shipped toy controller (chapter 5: joint UNet training,
+#: lr 3e-4); the grid sets its own step counts.
+FROZEN_BASE = {k: v for k, v in FROZEN_BASE_RECIPE.items() if k != "max_steps"}
 
 #: TrainConfig overrides of the toy-cpu controller preset, ``max_steps`` its optimizer steps (None: not trained),
 #: ``entries`` the bench entries evaluated per set.
