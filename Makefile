@@ -1,6 +1,6 @@
 # ReMoCo Book — two commands on a fresh machine (see README.md):
 #   make book   create .venv, install, execute every chapter, build the HTML book in _build/html
-#   make test   create .venv, install, run the unit tests and every chapter with its quick parameters
+#   make test   create .venv, install, run the unit tests, execute every chapter once and check its outputs
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: install lint test test-unit test-notebooks test-browser demo-screenshot book clean-book bench notebooks \
-	reproduce
+.PHONY: install lint test test-unit test-chapters test-browser demo-screenshot book book-from-tested clean-book bench \
+	notebooks reproduce
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,11 +25,21 @@ install: $(STAMP)
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Lint, unit tests, then every chapter executed by papermill with its quick (default) parameters, then
-# nbval over the stored outputs (cells tagged nbval-check-output must reproduce their numbers).
+# Lint, unit tests, then every chapter executed once with its quick (default) parameters and compared with its
+# stored outputs (remoco/book_check.py): glued values and cells tagged check-output, numbers from sampling, training,
+# trackers and flow within the tolerance table of remoco/tolerances.py, everything else exactly.
 test: lint
 	$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider
-	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-chapters
+
+# Every chapter executed once into $(EXECUTED) (CHAPTER_JOBS at a time, longest first, each on one core; the
+# environment variable REMOCO_THREADS=n forces every chapter's thread count, e.g. `REMOCO_THREADS=2 make test
+# CHAPTER_JOBS=1` checks the numbers against another float reduction order), then compared with notebooks/.
+EXECUTED := _build/executed
+CHAPTER_JOBS ?= 2
+test-chapters: install
+	$(PY) -m remoco.book_check execute --out $(EXECUTED) --jobs $(CHAPTER_JOBS)
+	$(PY) -m remoco.book_check compare --fresh $(EXECUTED)
 
 test-unit: install
 	$(PY) -m pytest tests -m "not browser and not notebook" -q -p no:cacheprovider
@@ -53,13 +63,21 @@ book: install
 	REMOCO_PROGRESS=off $(VENV)/bin/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
+# The book from the chapters `make test` executed and checked (CI: each chapter runs once), execution switched off.
+book-from-tested: install
+	test -f $(EXECUTED)/timings.json || { echo "no executed chapters in $(EXECUTED): run make test first"; exit 1; }
+	$(PY) -m remoco.book_check stage --fresh $(EXECUTED) --out _build/book-src
+	REMOCO_PROGRESS=off $(VENV)/bin/jupyter-book build _build/book-src --toc _build/book-src/book/_toc.yml \
+		--config _build/book-src/_config.yml --path-output .
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
 _build/html/index.html: $(STAMP) $(BOOK_SOURCES)
 	$(MAKE) book
 
 clean-book:
 	rm -rf _build
 
-# Re-execute every chapter in place with its default parameters (refreshes the stored outputs that nbval checks;
+# Re-execute every chapter in place with its default parameters (refreshes the stored outputs that make test checks;
 # run after changing the library or the shipped checkpoints).
 notebooks: install
 	for nb in $(NOTEBOOKS); do echo "== $$nb"; REMOCO_PROGRESS=off $(VENV)/bin/papermill --cwd notebooks -k python3 "$$nb" "$$nb" || exit 1; done

@@ -10,7 +10,6 @@ estimator variant asked for. Target: >= 30 frames/s at 320x512 with EPE <= 0.5 p
 import argparse
 import time
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -43,26 +42,10 @@ def main(argv=None):
     print(f"{'variant':24s} {'fps':>7s} {'fps/cpu':>7s} {'EPE all':>8s} {'EPE obj':>8s} {'occ P':>6s} {'occ R':>6s}")
     for spec in args.variants.split(","):
         method, quality = (spec.split(":") + ["balanced"])[:2]
-        ew, eo, P, R, t, cpu = [], [], [], [], 0.0, 0.0
-        for c in tqdm(clips, desc=spec, leave=False):
-            s, sc = time.perf_counter(), time.process_time()
-            fl, vis = F.estimate_flow(c.video, method=method, quality=quality)
-            t += time.perf_counter() - s
-            cpu += time.process_time() - sc
-            gv = c.visibility[1:]
-            ew.append(F.end_point_error(fl[1:], c.flow[1:], gv))
-            om = gv & c.object_mask[None]
-            if om.any():
-                eo.append(F.end_point_error(fl[1:], c.flow[1:], om))
-            occ, pocc = ~gv, ~vis[1:]
-            tp = (occ & pocc).sum().item()
-            P.append(tp / max(pocc.sum().item(), 1))
-            R.append(tp / max(occ.sum().item(), 1))
-        fps = args.clips * args.frames / t
-        fps_cpu = args.clips * args.frames / cpu
-        eo_mean = np.mean(eo) if eo else float("nan")
-        print(f"{spec:24s} {fps:7.1f} {fps_cpu:7.1f} {np.mean(ew):8.3f} {eo_mean:8.3f} "
-              f"{np.mean(P):6.2f} {np.mean(R):6.2f}")
+        r = F.score_estimator(clips, method=method, quality=quality, progress=True)
+        print(f"{spec:24s} {r['frames'] / r['seconds']:7.1f} {r['frames'] / r['cpu_seconds']:7.1f} "
+              f"{r['epe_all']:8.3f} {r['epe_objects']:8.3f} {r['occluded_precision']:6.2f} "
+              f"{r['occluded_recall']:6.2f}")
     print("fps = frames per wall-clock second; "
           "fps/cpu = frames per CPU second of this process (robust to a loaded machine)")
     print("target: >= 30 fps and EPE <= 0.5 px (EPE on visible pixels; 'obj' = moving objects only)")

@@ -33,7 +33,9 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``report``            results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
 ``widgets``           the ipywidgets drag demo
 ``cli``               the ``remoco`` command line
-``book_utils``        how chapters show library source, videos and tables
+``book_utils``        how chapters show library source, videos and tables; a chapter's seeds and threads
+``book_check``        the chapters executed once and compared with their stored outputs; the book staged from them
+``tolerances``        how close a re-run must come to a stored number, per quantity (chapters, ``make reproduce``)
 ====================  ===========================================================================================
 """
 

@@ -10,7 +10,10 @@
   ``const THEBE_JS_URL = ...`` then throws "Identifier 'THEBE_JS_URL' has already been declared" on
   every page. Each page's scripts are de-duplicated here.
 * **The book's stylesheet** ``book/_static/remoco-book.css`` (wrapping long output lines, figures
-  scaled to the column) is copied into ``_static`` and linked from every page.
+  scaled to the column, padded tables) is copied into ``_static`` and linked from every page.
+* **A favicon at the site root.** The root ``index.html`` that sphinx-external-toc writes is a bare redirect with
+  no ``<link rel="icon">``, so a browser asks for ``/favicon.ico`` and logs a 404 console error; the book's
+  icon is copied there.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from sphinx.util.fileutil import copy_asset_file
 
 CSS = Path(__file__).resolve().parent.parent / "book" / "_static" / "remoco-book.css"
+FAVICON = CSS.with_name("favicon.png")
 
 
 def _script_key(js) -> tuple:
@@ -53,12 +57,15 @@ def _builder_inited(app):
 def _copy_css(app, exc):
     if exc is None and app.builder.format == "html":
         copy_asset_file(str(CSS), os.path.join(app.outdir, "_static"))
+        root_icon = Path(app.outdir) / "favicon.ico"  # PNG data: browsers read an icon by its content
+        root_icon.write_bytes(FAVICON.read_bytes())
 
 
 def setup(app):
     os.environ.setdefault("REMOCO_PROGRESS", "off")  # inherited by the kernels that execute the chapters
-    if not CSS.exists():
-        raise FileNotFoundError(f"missing the book's stylesheet {CSS}")
+    for path in (CSS, FAVICON):
+        if not path.exists():
+            raise FileNotFoundError(f"missing the book's asset {path}")
     app.connect("builder-inited", _builder_inited)
     app.connect("html-page-context", _page_context, priority=900)
     app.connect("build-finished", _copy_css)

@@ -103,6 +103,21 @@ class BenchExample:
                     raise ValueError(f"drawn_trajectories[{i}]: its arc-length resampling to {self.num_frames} "
                                      f"points differs from trajectories[{i}] (max {np.abs(r - t).max():.4f} px)")
 
+    def summary(self) -> list[tuple[str, str]]:
+        """``(field, value)`` rows describing the example at a glance (what a table of it shows)."""
+        rows = [("image (H × W)", f"{self.height} × {self.width} px, RGB"),
+                ("brush mask", f"{int(np.asarray(self.brush_mask).sum()):,} of {self.height * self.width:,} pixels")]
+        for i, t in enumerate(self.trajectories):
+            t = np.asarray(t, dtype=float)
+            rows.append((f"trajectory {i + 1}", f"{len(t)} points (x, y): ({t[0, 0]:g}, {t[0, 1]:g}) → "
+                                                f"({t[-1, 0]:g}, {t[-1, 1]:g})"))
+        rows += [("k, frames", f"{self.k}, {self.num_frames}"),
+                 ("seed, sampler steps", f"{self.seed}, {self.num_inference_steps or 'pipeline default'}"),
+                 ("trajectory_fill", self.trajectory_fill)]
+        if self.source and self.source.get("name"):
+            rows.append(("source", str(self.source["name"])))
+        return rows
+
     def state(self) -> DragState:
         """A :class:`DragState` holding this example (mask pixel-exact, drawn polylines if known)."""
         return DragState.from_mask(np.asarray(self.brush_mask, dtype=bool),

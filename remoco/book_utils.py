@@ -21,9 +21,51 @@ import numpy as np
 
 from .video import as_uint8_frames  # re-exported: the one uint8 conversion lives in remoco.video
 
-__all__ = ["show_source", "source_html", "preamble_lines", "video_html", "show_video", "video_grid", "table_html",
-           "show_table",
-           "as_uint8_frames"]
+__all__ = ["setup_chapter", "THREADS_ENV", "show_source", "source_html", "preamble_lines", "video_html", "show_video",
+           "video_grid", "table_html", "show_table", "as_uint8_frames"]
+
+#: The environment variable that sets every chapter's thread count (a reviewer re-runs the book with another one).
+THREADS_ENV = "REMOCO_THREADS"
+
+
+def setup_chapter(seed: int = 0, threads: int = 1) -> dict:
+    """Fix a chapter's randomness and thread count; its hidden set-up cell calls this first.
+
+    Seeds Python's, NumPy's and torch's global generators with ``seed`` (the library passes its own generators
+    wherever it draws; this covers third-party code that does not) and sets torch's and OpenCV's thread count to
+    ``threads``, or to the integer in the environment variable :data:`THREADS_ENV` when it is set. The thread
+    count is glued as ``threads`` (not shown), so the executed chapter records what it ran with. Returns
+    ``{"seed": seed, "threads": n}``."""
+    import random
+
+    import torch
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    env = os.environ.get(THREADS_ENV)
+    if env is not None:
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {env!r}")
+        threads = int(env)
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    torch.manual_seed(int(seed))
+    torch.set_num_threads(int(threads))
+    try:
+        import cv2
+
+        cv2.setNumThreads(int(threads))
+    except ImportError:  # pragma: no cover - OpenCV is a dependency
+        pass
+    try:
+        from myst_nb import glue
+
+        glue("threads", str(int(threads)), display=False)
+    except ImportError:  # outside the book (no myst-nb): nothing to record into
+        pass
+    return {"seed": int(seed), "threads": int(threads)}
 
 
 _CHECK_CALL = re.compile(r"^_?(check|validate|require)(_|$)")

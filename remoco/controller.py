@@ -304,12 +304,17 @@ class ReMoCoController(ModelMixin, ConfigMixin):
     @classmethod
     def from_unet(cls, unet, vae_scale_factor: int = 8, injection: str = "modulation", sites: str = "paper",
                   encoder_channels=None, temporal_kernel_size: int = 3, displacement_scale: float | None = None,
-                  attach: bool = True, condition_type: str = "region") -> "ReMoCoController":
+                  attach: bool = True, condition_type: str = "region",
+                  generator: torch.Generator | None = None) -> "ReMoCoController":
         """A zero-initialised controller fitted to ``unet`` (channel counts and scales read from it).
 
         ``vae_scale_factor``: pixels per latent (8 for SVD, 4 for the toy; see :func:`remoco.models.vae_scale_factor`).
         ``encoder_channels``: one per UNet level (default: block_out_channels // 4, at least 32, else unchanged).
+        ``generator``: draws the initial weights of the layers that are not zero-initialised (the same weights for
+        the same generator state, and the global RNG is left untouched); None draws them from torch's global RNG.
         The controller is put on the UNet's device/dtype and attached unless ``attach=False``."""
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         specs = site_specs(unet, sites)
         boc = list(unet.config.block_out_channels)
         enc = _default_encoder_channels(boc) if encoder_channels is None else list(encoder_channels)
@@ -317,7 +322,10 @@ class ReMoCoController(ModelMixin, ConfigMixin):
             raise ValueError(f"encoder_channels must have one entry per UNet level ({len(boc)}), got {enc}")
         p = next(unet.parameters())
         ctx = torch.device("meta") if p.device.type == "meta" else contextlib.nullcontext()
-        with ctx:  # a meta-device UNet (paper scale without memory) gets a meta-device controller
+        rng = contextlib.nullcontext() if generator is None else torch.random.fork_rng(devices=[])
+        with rng, ctx:  # a meta-device UNet (paper scale without memory) gets a meta-device controller
+            if generator is not None:  # inside fork_rng: the global RNG is restored afterwards
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
             ctrl = cls(
                 site_names=[s["name"] for s in specs], site_channels=[s["channels"] for s in specs],
                 site_levels=[s["level"] for s in specs], site_modules=[s["module"] for s in specs],

@@ -20,7 +20,7 @@ from .user_conditions import user_block
 from .video import as_uint8_frames, as_uint8_image
 
 __all__ = ["plot_loss_curves", "overlay_trajectory", "render_inputs", "render_last_frame", "plot_conditions",
-           "TRAJECTORY_COLOURS"]
+           "plot_flow_estimate", "TRAJECTORY_COLOURS"]
 
 #: the default colour of trajectory n is ``TRAJECTORY_COLOURS[n % 5]`` (RGB)
 TRAJECTORY_COLOURS = [(255, 60, 60), (60, 220, 90), (255, 220, 0), (230, 80, 255), (0, 230, 230)]
@@ -228,5 +228,43 @@ def plot_conditions(first_frame, region_trajectory, motion_mask, frame: int = -1
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_flow_estimate(clip, flow_est, visibility_est, title: str, estimator: str = "OpenCV DIS"):
+    """Ground truth (top row) next to an estimate (bottom row) at the last frame L of a :mod:`remoco.data` clip:
+    frame 1 and L, the flow ``f^L`` (one colour scale for both), the visibility ``M^L``, the moving objects and
+    the estimate's end-point error on visible pixels. ``flow_est`` (L, H, W, 2) and ``visibility_est`` (L, H, W)
+    as :func:`remoco.flow.estimate_flow` returns them; ``estimator`` names it in the panel titles. Returns the
+    matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    from .flow import flow_to_color
+
+    flow_est, vis_est = torch.as_tensor(flow_est), torch.as_tensor(visibility_est)
+    if tuple(flow_est.shape) != tuple(clip.flow.shape):
+        raise ValueError(f"flow_est must be {tuple(clip.flow.shape)} like the clip's flow, got {tuple(flow_est.shape)}")
+    if tuple(vis_est.shape) != tuple(clip.visibility.shape):
+        raise ValueError(f"visibility_est must be {tuple(clip.visibility.shape)}, got {tuple(vis_est.shape)}")
+    L = clip.video.shape[0]
+    m = float(clip.flow.norm(dim=-1).max())
+    grey = dict(cmap="gray", vmin=0, vmax=1)
+    fig, ax = plt.subplots(2, 4, figsize=(7.5, 4.4))
+    panels = [(0, 0, clip.video[0], "frame 1", {}), (1, 0, clip.video[-1], f"frame {L}", {}),
+              (0, 1, flow_to_color(clip.flow[-1], m), "exact flow f^L", {}),
+              (1, 1, flow_to_color(flow_est[-1], m), f"{estimator} f^L", {}),
+              (0, 2, clip.visibility[-1], "exact M^L", grey), (1, 2, vis_est[-1], f"{estimator} M^L", grey),
+              (0, 3, clip.object_mask, "moving objects", dict(cmap="gray"))]
+    for r, c, img, t, kw in panels:
+        ax[r, c].imshow(img, **kw)
+        ax[r, c].set_title(t)
+    err = (flow_est[-1] - clip.flow[-1]).norm(dim=-1) * clip.visibility[-1]
+    im = ax[1, 3].imshow(err, cmap="magma", vmin=0, vmax=3)
+    ax[1, 3].set_title("EPE (px, visible)")
+    fig.colorbar(im, ax=ax[1, 3], fraction=0.046)
+    for a in ax.flat:
+        a.axis("off")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -36,6 +36,7 @@ __all__ = [
     "chain_flows",
     "warp_by_flow",
     "end_point_error",
+    "score_estimator",
     "flow_to_color",
 ]
 
@@ -128,6 +129,51 @@ def end_point_error(flow_est, flow_gt, mask=None) -> float:
             return float("nan")
         return float(e[m].mean())
     return float(e.mean())
+
+
+def score_estimator(clips, method: str = DEFAULT_METHOD, quality: str = "balanced", backend: str | None = None,
+                    progress: bool = False) -> dict:
+    """How well :func:`estimate_flow` recovers the exact flow and visibility of ``clips`` (clips of
+    :mod:`remoco.data`, which carry ``video``, ``flow``, ``visibility`` and ``object_mask``), frames 2..L:
+
+    * ``epe_all`` / ``epe_objects``: mean end-point error (px) over visible pixels, over the whole frame and over
+      the moving objects only (mean over clips; a clip without visible object pixels is left out of the latter);
+    * ``occluded_precision`` / ``occluded_recall``: of the pixels the estimate calls occluded, the share that is,
+      and of the occluded pixels, the share it finds (mean over clips);
+    * ``false_alarm_off``: of the visible pixels it calls occluded, the share whose flow is more than 1 px off;
+    * ``seconds`` / ``cpu_seconds``: wall-clock and process CPU time of the estimates, and ``frames``."""
+    import time
+
+    if not clips:
+        raise ValueError("clips must hold at least one clip")
+    e_all, e_obj, prec, rec, off = [], [], [], [], []
+    wall = cpu = 0.0
+    frames = 0
+    it = clips
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(clips, desc=f"{method}:{quality}", leave=False)
+    for c in it:
+        t0, c0 = time.perf_counter(), time.process_time()
+        f_est, v_est = estimate_flow(c.video, backend=backend, method=method, quality=quality)
+        wall += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+        frames += int(c.video.shape[0])
+        gv = c.visibility[1:]
+        e_all.append(end_point_error(f_est[1:], c.flow[1:], gv))
+        om = gv & c.object_mask[None]
+        if om.any():
+            e_obj.append(end_point_error(f_est[1:], c.flow[1:], om))
+        occ, pocc = ~gv, ~v_est[1:]
+        tp = (occ & pocc).sum().item()
+        prec.append(tp / max(pocc.sum().item(), 1))
+        rec.append(tp / max(occ.sum().item(), 1))
+        off.append(((f_est[1:] - c.flow[1:]).norm(dim=-1) > 1.0)[pocc & gv])
+    return {"epe_all": float(np.mean(e_all)), "epe_objects": float(np.mean(e_obj)) if e_obj else float("nan"),
+            "occluded_precision": float(np.mean(prec)), "occluded_recall": float(np.mean(rec)),
+            "false_alarm_off": float(torch.cat(off).float().mean()) if sum(len(o) for o in off) else float("nan"),
+            "seconds": wall, "cpu_seconds": cpu, "frames": frames}
 
 
 # --------------------------------------------------------------------------------------------

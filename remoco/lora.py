@@ -61,13 +61,19 @@ def lora_target_modules(unet, targets: str = "attention") -> list[str]:
 
 
 def add_lora(unet, rank: int = 32, targets: str = "attention", alpha: float | None = None,
-             freeze_base: bool = True, adapter_name: str = LORA_ADAPTER_NAME):
+             freeze_base: bool = True, adapter_name: str = LORA_ADAPTER_NAME, generator=None):
     """Inject LoRA layers ``W' = W + (alpha/rank) B A`` (Eq. 9) into ``unet`` in place with peft.
 
     ``B`` starts at zero, so the UNet's output is unchanged at initialisation. With ``freeze_base`` the
     pre-trained UNet weights are frozen and only the LoRA matrices are trainable. ``alpha`` defaults to
-    ``rank`` (scale 1). Returns the list of adapted module names."""
+    ``rank`` (scale 1). ``generator`` (a ``torch.Generator``) draws ``A`` without touching the global RNG; None
+    draws it from the global RNG, as peft does. Returns the list of adapted module names."""
+    import contextlib
+
     from peft import LoraConfig, inject_adapter_in_model
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
     if int(rank) != rank or rank < 1:
         raise ValueError(f"rank must be a positive int, got {rank!r}")
@@ -78,7 +84,10 @@ def add_lora(unet, rank: int = 32, targets: str = "attention", alpha: float | No
         raise ValueError(f"no linear layers match targets={targets!r} in this UNet")
     cfg = LoraConfig(r=int(rank), lora_alpha=float(rank if alpha is None else alpha), target_modules=target,
                      lora_dropout=0.0, bias="none", init_lora_weights=True)
-    inject_adapter_in_model(cfg, unet, adapter_name=adapter_name)
+    with contextlib.nullcontext() if generator is None else torch.random.fork_rng(devices=[]):
+        if generator is not None:  # inside fork_rng: the global RNG is restored afterwards
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        inject_adapter_in_model(cfg, unet, adapter_name=adapter_name)
     if freeze_base:
         for n, p in unet.named_parameters():
             p.requires_grad_("lora_" in n and f".{adapter_name}." in n)

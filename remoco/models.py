@@ -41,6 +41,7 @@ __all__ = [
     "build_unet",
     "count_parameters",
     "unet_scale_shapes",
+    "reference_pathway_shapes",
     "encode_reference_image",
     "vae_scale_factor",
     "quiet_transformers",
@@ -373,6 +374,48 @@ def unet_scale_shapes(unet, batch_size: int = 1, num_frames: int | None = None, 
         for hd in handles:
             hd.remove()
     return shapes
+
+
+def reference_pathway_shapes(pipe, image, num_frames: int, height: int, width: int, seed: int = 0) -> dict:
+    """How the reference frame enters SVD's 3D-UNet (Sec. 3.1), as shapes recorded by forward hooks during one
+    real denoising step of ``pipe`` on the PIL ``image``: the VAE encoder's output (pathway a: the reference
+    latent is concatenated to the noised latents, so ``conv_in`` sees twice the latent channels), the CLIP image
+    embedding and the cross-attention keys it becomes (pathway b), and the UNet's input. The hooks only read
+    (each returns None) and are removed afterwards. Returns ``{description: shape}`` in recording order; shapes
+    inside the UNet are ``(batch x frames, ...)`` with the batch doubled by classifier-free guidance."""
+    if not hasattr(image, "size") or torch.is_tensor(image):
+        raise ValueError(f"image must be a PIL image, got {type(image).__name__}")
+    seen: dict = {}
+
+    def record(name, get):
+        def hook(module, args, *rest):
+            if name not in seen:
+                seen[name] = get(args, *rest)
+        return hook
+
+    def unet_input(args, kwargs):
+        return tuple((args[0] if args else kwargs["sample"]).shape)
+
+    unet = pipe.unet
+    attn2 = next(m for n, m in unet.named_modules() if n.endswith("transformer_blocks.0.attn2"))
+    hooks = [
+        pipe.vae.encoder.register_forward_hook(
+            record("VAE encoder output (mean, logvar)", lambda a, o: tuple(o.shape))),
+        pipe.image_encoder.register_forward_hook(
+            record("CLIP image_embeds", lambda a, o: tuple(o.image_embeds.shape))),
+        unet.register_forward_pre_hook(record("UNet sample input (B, L, C, h, w)", unet_input), with_kwargs=True),
+        unet.conv_in.register_forward_hook(
+            record("UNet conv_in: in -> out", lambda a, o: (tuple(a[0].shape), tuple(o.shape)))),
+        attn2.to_k.register_forward_hook(
+            record("cross-attention keys from CLIP (B*L, tokens, dim)", lambda a, o: tuple(a[0].shape))),
+    ]
+    try:
+        pipe(image, height=height, width=width, num_frames=num_frames, num_inference_steps=1,
+             generator=torch.Generator().manual_seed(seed), output_type="pt")
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
 
 
 def encode_reference_image(pipe, image: torch.Tensor) -> torch.Tensor:

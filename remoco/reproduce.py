@@ -27,7 +27,8 @@ its sampling seed only.
 
 ``data/paper_results.csv`` holds the numbers the paper's text reports (Tables 1-3, Sec. 4.2's flow magnitudes,
 Fig. 7(a)'s bound on the frame-consistency range; Fig. 7 and Fig. 9 plot their values without printing them).
-:func:`check_results` compares a fresh run with stored results within :data:`TOLERANCES`.
+:func:`check_results` compares a fresh run with stored results within :data:`TOLERANCES` (the book's tolerance table,
+:mod:`remoco.tolerances`).
 
 Command line::
 
@@ -57,6 +58,7 @@ import numpy as np
 from .bench_eval import MD_METRICS, evaluate_ground_truth, evaluate_system
 from .config import SHIPPED_DIR, VARIANTS, preset_config
 from .shipped import FROZEN_BASE_RECIPE, SHIPPED_TRAJECTORY_FILL, run_jobs, train_in_worker
+from .tolerances import QUANTITIES, RESULT_METRICS
 
 __all__ = ["ROOT", "BENCH_SETS", "PAPER_RESULTS", "SYSTEMS", "GRID", "TABLES", "QUICK", "EVALUATION",
            "MAIN_STEPS", "ABLATION_STEPS", "MAIN_ENTRIES", "ABLATION_ENTRIES",
@@ -130,10 +132,10 @@ TABLES = {
 QUICK = dict(seeds=1, max_steps=2, entries=4, num_inference_steps=2, sweeps={"k": (1, 2), "r_min": (0.5, 0.95)})
 #: Evaluation settings of a full run (``entries`` None: each experiment's own, from :data:`GRID`).
 EVALUATION = dict(entries=None, num_inference_steps=8, trajectory_fill=SHIPPED_TRAJECTORY_FILL)
-#: ``|fresh - stored| <= atol + rtol * |stored|`` per metric (on a row's mean over seeds): about one standard
-#: error of a 100-entry mean for the distances; a rerun on the same machine at 1 thread is bit-identical.
-TOLERANCES = {"MD-Vid": (0.5, 0.0), "MD-Img": (0.5, 0.0), "Frame Consis.": (0.005, 0.0),
-              "Avg. flow magnitude": (0.25, 0.05), "FID": (0.0, 0.1), "FVD": (0.0, 0.1)}
+#: ``|fresh - stored| <= atol + rtol * |stored|`` per metric (on a row's mean over seeds), ``{metric: (atol, rtol)}``:
+#: the book's one tolerance table (:data:`remoco.tolerances.QUANTITIES`, whose entries say why); a rerun on the same
+#: machine at 1 thread is bit-identical.
+TOLERANCES = {m: (QUANTITIES[m].atol, QUANTITIES[m].rtol) for m in RESULT_METRICS}
 SECONDS_PER_STEP = 1.5  # toy controller, one optimizer step of 4 clips at 1 thread (measured 1.3-1.7 s; 2 clips 0.75 s)
 SECONDS_PER_SAMPLE = 3.0  # one 8-step 64 x 64 x 8 video at 1 thread plus its metrics (measured ~2.5 + 0.5 s)
 

@@ -110,3 +110,15 @@ def test_trajectory_fill_field_roundtrip_and_default(tmp_path):
     back.trajectory_fill = "everywhere"
     with pytest.raises(ValueError, match="trajectory_fill"):
         back.validate()
+
+
+def test_example_summary_rows():
+    from remoco.bench import load_bench_example
+
+    ex = load_bench_example(B.__file__.replace("remoco/bench.py", "data/demo/example.json"))
+    rows = dict(ex.summary())
+    assert rows["image (H × W)"] == f"{ex.height} × {ex.width} px, RGB"
+    assert rows["brush mask"].startswith(f"{int(ex.brush_mask.sum()):,} of ")
+    t = ex.trajectories[0]
+    assert rows["trajectory 1"].startswith(f"{len(t)} points") and f"({t[0][0]:g}, {t[0][1]:g})" in rows["trajectory 1"]
+    assert rows["k, frames"] == f"{ex.k}, {ex.num_frames}"

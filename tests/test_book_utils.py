@@ -234,3 +234,33 @@ def test_preamble_folds_an_if_validate_block_of_checks():
     lines, start = inspect.getsourcelines(_validated)
     folded = "".join(lines[first - start:last - start + 1])
     assert "if validate:" in folded and "_check_positive(x)" in folded and "y = x * k" not in folded
+
+
+def test_setup_chapter_fixes_seeds_and_threads(monkeypatch):
+    import random
+
+    import torch
+
+    from remoco.book_utils import THREADS_ENV, setup_chapter
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+        assert setup_chapter(3, threads=1) == {"seed": 3, "threads": 1}
+        assert torch.get_num_threads() == 1
+        a = (random.random(), np.random.rand(), torch.rand(1).item())
+        setup_chapter(3, threads=1)
+        assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+        monkeypatch.setenv(THREADS_ENV, "2")  # the environment overrides the chapter's own count
+        assert setup_chapter(0, threads=1)["threads"] == 2 and torch.get_num_threads() == 2
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv(THREADS_ENV, bad)
+            with pytest.raises(ValueError, match=THREADS_ENV):
+                setup_chapter(0)
+        monkeypatch.delenv(THREADS_ENV)
+        with pytest.raises(ValueError, match="threads"):
+            setup_chapter(0, threads=0)
+        with pytest.raises(ValueError, match="seed"):
+            setup_chapter(-1)
+    finally:
+        torch.set_num_threads(before)

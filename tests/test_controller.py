@@ -270,3 +270,30 @@ def test_motion_encoder_keeps_the_condition_signal_to_the_deepest_scale():
     deepest = (with_c[-1] - without[-1]).pow(2).mean().sqrt()
     # PyTorch's default init left an r.m.s. of ~3e-4 here (the biases dominate); He init keeps ~1e-1
     assert deepest > 1e-2, float(deepest)
+
+
+def test_from_unet_generator_draws_the_same_weights_and_leaves_the_global_rng():
+    unet = models.build_unet(models.toy_unet_config())
+    state = torch.random.get_rng_state()
+    make = lambda s: C.ReMoCoController.from_unet(unet, 4, attach=False, generator=torch.Generator().manual_seed(s))
+    a, b, c = make(3), make(3), make(4)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters()))
+    with pytest.raises(ValueError, match="generator"):
+        C.ReMoCoController.from_unet(unet, 4, attach=False, generator=3)
+
+
+def test_add_lora_generator_draws_the_same_weights_and_leaves_the_global_rng():
+    def lora_weights(seed):
+        unet = models.build_unet(models.toy_unet_config())
+        state = torch.random.get_rng_state()
+        LR.add_lora(unet, rank=4, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(state, torch.random.get_rng_state()), "add_lora drew from the global RNG"
+        return [p.detach().clone() for p in LR.lora_parameters(unet)]
+
+    a, b, c = lora_weights(1), lora_weights(1), lora_weights(2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+    with pytest.raises(ValueError, match="generator"):
+        LR.add_lora(models.build_unet(models.toy_unet_config()), rank=4, generator=1)

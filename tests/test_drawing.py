@@ -65,3 +65,24 @@ def test_render_last_frame_outlines_the_mask_and_draws_the_trajectory():
     assert tuple(pic[7 * 4 + 1, 7 * 4 + 1]) == (128, 128, 128)  # last frame (0.5 -> 128), mask inside untouched
     assert tuple(pic[4 * 4 + 1, 6 * 4 + 1]) != (128, 128, 128)  # the mask's border is tinted
     assert tuple(pic[12 * 4 + 1, 12 * 4 + 1]) == R.TRAJECTORY_COLOURS[0]
+
+
+def test_plot_flow_estimate_panels_and_checks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from remoco import data
+
+    clip = data.make_clip(5, 4, 32, 32)
+    fig = R.plot_flow_estimate(clip, clip.flow, clip.visibility, "exact against itself")
+    titles = [a.get_title() for a in fig.axes if a.get_title()]
+    assert "OpenCV DIS f^L" in titles and "EPE (px, visible)" in titles
+    err_panel = next(a for a in fig.axes if a.get_title() == "EPE (px, visible)")
+    assert float(np.asarray(err_panel.images[0].get_array()).max()) == 0.0  # the exact flow has no error
+    plt.close(fig)
+    with pytest.raises(ValueError, match="flow_est"):
+        R.plot_flow_estimate(clip, clip.flow[:2], clip.visibility, "t")
+    with pytest.raises(ValueError, match="visibility_est"):
+        R.plot_flow_estimate(clip, clip.flow, clip.visibility[:, :4], "t")

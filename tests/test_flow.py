@@ -141,3 +141,20 @@ def test_paper_backends_fail_clearly(backend, module, tmp_path):
     else:  # package present: a missing checkpoint must say where weights are expected
         with pytest.raises(FileNotFoundError, match="checkpoint"):
             F.estimate_flow(v, backend=backend, checkpoint=str(tmp_path / "missing"))
+
+
+def test_score_estimator_on_exact_clips():
+    """The estimator's scores: a clip scored against its own exact flow would be perfect, the OpenCV estimate is
+    close on the whole frame, and the bad variant (direct DIS) is worse on the moving objects than the default."""
+    from remoco import data
+    from remoco import flow as F
+
+    clips = [data.make_clip(1000 + s, 6, 48, 48) for s in range(2)]
+    hy = F.score_estimator(clips)
+    di = F.score_estimator(clips, method="dis-direct")
+    assert hy["frames"] == 12 and hy["seconds"] > 0 and hy["cpu_seconds"] > 0
+    assert 0 <= hy["occluded_precision"] <= 1 and 0 <= hy["occluded_recall"] <= 1
+    assert hy["epe_all"] < 1.0
+    assert hy["epe_objects"] < di["epe_objects"]
+    with pytest.raises(ValueError, match="clips"):
+        F.score_estimator([])

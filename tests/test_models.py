@@ -152,3 +152,22 @@ def test_toy_temporal_decoder_starts_as_a_per_frame_decoder():
     # each frame passes through unchanged: no mixing with neighbours, no darkened first/last frame
     assert torch.allclose(y, x, atol=1e-6)
     assert conv.bias.abs().max() == 0
+
+
+def test_reference_pathway_shapes_of_the_toy_pipeline():
+    """Pathway (a): conv_in sees the noised latents and the reference latent (2 x 4 channels); pathway (b): one CLIP
+    token per frame as the cross-attention's keys; the hooks are gone afterwards."""
+    import PIL.Image
+
+    pipe = models.build_toy_pipeline(seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    img = PIL.Image.new("RGB", (32, 32), (120, 60, 30))
+    shapes = models.reference_pathway_shapes(pipe, img, num_frames=4, height=32, width=32)
+    conv_in, _ = shapes["UNet conv_in: in -> out"]
+    assert conv_in[1] == 2 * pipe.unet.config.out_channels
+    assert shapes["UNet sample input (B, L, C, h, w)"][1:] == (4, 8, 8, 8)
+    keys = shapes["cross-attention keys from CLIP (B*L, tokens, dim)"]
+    assert keys[1] == 1 and keys[0] == 2 * 4  # classifier-free guidance doubles the batch
+    assert not pipe.unet._forward_pre_hooks and not pipe.unet.conv_in._forward_hooks
+    with pytest.raises(ValueError, match="PIL"):
+        models.reference_pathway_shapes(pipe, torch.zeros(3, 32, 32), 4, 32, 32)

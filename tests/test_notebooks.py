@@ -1,4 +1,4 @@
-"""Static checks of the chapters (execution: nbval in ``make test``, and the book build)."""
+"""Static checks of the chapters (execution and output checks: ``remoco.book_check`` in ``make test``)."""
 
 from pathlib import Path
 
@@ -20,9 +20,9 @@ def _read(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_chapter_structure_as_a_reader_gets_it(path):
-    """Title and question first, a papermill parameters cell, the set-up cell hidden, nbval markers as tags
-    (not comments), an **Answer.** at the end, and no word of the project's bookkeeping in the prose.
-    (Every chapter is executed by nbval in ``make test`` and by the book build.)"""
+    """Title and question first, a papermill parameters cell, the set-up cell hidden and fixing seeds and threads
+    (``setup_chapter``), output-check markers as tags (not comments, and not nbval's tag), an **Answer.** at the
+    end, and no word of the project's bookkeeping in the prose."""
     import re
 
     nb = _read(path)
@@ -37,7 +37,10 @@ def test_chapter_structure_as_a_reader_gets_it(path):
     setup = next(c for c in code if "parameters" not in c.metadata.get("tags", []))
     assert {"remove-input", "hide-input"} & set(setup.metadata.get("tags", [])), \
         f"{path.name}: the set-up cell (first code cell after the parameters) must be hidden"
-    assert not [c for c in code if "NBVAL_CHECK_OUTPUT" in c.source], f"{path.name}: use the nbval-check-output tag"
+    assert "setup_chapter(" in setup.source, f"{path.name}: the set-up cell must call setup_chapter (seeds, threads)"
+    assert not [c for c in code if "NBVAL_CHECK_OUTPUT" in c.source], f"{path.name}: use the check-output tag"
+    assert not [c for c in code if "nbval-check-output" in c.metadata.get("tags", [])], \
+        f"{path.name}: outputs are checked by remoco.book_check: tag cells 'check-output', not 'nbval-check-output'"
     prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
     prose = re.sub(r"```.*?```|`[^`]*`", " ", prose, flags=re.S)  # code (argument names) is not prose
     words = re.findall(r"\b(issues?|targets?|sessions?)\b", prose, flags=re.I)
@@ -99,3 +102,20 @@ def test_public_name_check_catches_private_use():
         [("remoco.train", "_x"), ("remoco.train", "train")]
     assert _remoco_names_used("from remoco.evaluate import trajectory_distance") == \
         [("remoco.evaluate", "trajectory_distance")]
+
+
+def test_book_pages_quote_only_values_the_chapters_glue():
+    """Every ``{glue:text}`path::key:fmt``` in the book's own pages names a chapter and a value it glues (the
+    book build would otherwise leave a blank with only a warning)."""
+    import re
+
+    from remoco.book_check import glued_values
+
+    refs = 0
+    for page in sorted((ROOT / "book").glob("*.md")):
+        for rel, key in re.findall(r"\{glue:text\}`([^`:]+\.ipynb)::([A-Za-z0-9_]+)(?::[^`]*)?`", page.read_text()):
+            nb = (page.parent / rel).resolve()
+            assert nb.is_file(), f"{page.name}: no chapter {rel}"
+            assert key in glued_values(_read(nb)), f"{page.name}: {rel} glues no {key!r}"
+            refs += 1
+    assert refs >= 10, "the introduction's summary quotes the chapters' results"

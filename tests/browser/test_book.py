@@ -9,7 +9,8 @@ HTML page of it. A page fails on:
   metadata after a few seconds);
 * visible reprs instead of outputs (``<IPython.core.display...``, ``<Figure size ...``);
 * a code or output block wider than the content column (``scrollWidth > clientWidth + 1``): code cells,
-  outputs, tables' containers, the article and the page itself.
+  outputs, tables' containers, the article and the page itself;
+* a table whose neighbouring cells' text is closer than :data:`MIN_CELL_GAP` px (columns that run together).
 
 Per page it logs the requests (all local), console errors and media loaded (also written to
 ``_build/browser/book_pages.log``). Skips when ``_build/html`` or the browser is missing, unless
@@ -36,6 +37,7 @@ LOG = ROOT / "_build" / "browser" / "book_pages.log"
 VIEWPORT = {"width": 1280, "height": 900}  # a laptop reader: the article column is ~ 750 px wide
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
 BAD_TEXT = ("<IPython.core.display", "<Figure size")
+MIN_CELL_GAP = 8  # px between the text of two neighbouring table cells on one line
 # what a reader sees as a block: a code cell, an output (text, HTML, tables), a table's container
 OVERFLOW_SELECTORS = [
     "div.cell_input div.highlight pre",
@@ -92,7 +94,7 @@ def browser(server):
 
 # Media, visible text and overflowing blocks, measured in the page after it loaded.
 _MEASURE = """
-(selectors) => {
+([selectors, minGap]) => {
   const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
   const imgs = [...document.images].map((i) => ({src: (i.currentSrc || i.src).slice(0, 90),
                                                   ok: i.complete && i.naturalWidth > 0}));
@@ -117,11 +119,34 @@ _MEASURE = """
       }
     }
   }
+  // table cells whose text runs into its neighbour's: the gap between the text boxes of adjacent cells
+  const cramped = [];
+  const textBox = (cell) => {
+    const r = document.createRange();
+    r.selectNodeContents(cell);
+    const rects = [...r.getClientRects()].filter((b) => b.width > 0);
+    if (!rects.length) return null;
+    return {left: Math.min(...rects.map((b) => b.left)), right: Math.max(...rects.map((b) => b.right)),
+            top: Math.min(...rects.map((b) => b.top)), bottom: Math.max(...rects.map((b) => b.bottom))};
+  };
+  for (const row of document.querySelectorAll('article table tr')) {
+    if (!visible(row)) continue;
+    const cells = [...row.children].filter((c) => (c.innerText || '').trim());
+    for (let i = 0; i + 1 < cells.length; i++) {
+      const a = textBox(cells[i]), b = textBox(cells[i + 1]);
+      if (!a || !b || a.bottom <= b.top || b.bottom <= a.top) continue;  // not on one line
+      const gap = b.left - a.right;
+      if (gap < minGap)
+        cramped.push({gap: Math.round(gap * 10) / 10,
+                      text: cells[i].innerText.trim().slice(0, 30) + ' | ' +
+                            cells[i + 1].innerText.trim().slice(0, 30)});
+    }
+  }
   const doc = document.documentElement;
   if (doc.scrollWidth > doc.clientWidth + 1)
     overflow.push({selector: 'html (the page)', scrollWidth: doc.scrollWidth, clientWidth: doc.clientWidth,
                    cell: null, text: ''});
-  return {imgs, vids, overflow, text: document.body.innerText};
+  return {imgs, vids, overflow, cramped, text: document.body.innerText};
 }
 """
 
@@ -162,7 +187,7 @@ def _open(browser, server: str, rel: str) -> dict:
                 break
             page.wait_for_timeout(250)
         page.wait_for_timeout(300)  # late console errors (MathJax, async scripts)
-        m = page.evaluate(_MEASURE, OVERFLOW_SELECTORS)
+        m = page.evaluate(_MEASURE, [OVERFLOW_SELECTORS, MIN_CELL_GAP])
     finally:
         page.close()
     m.update(requests=requests, foreign=foreign, console=console, errors=errors)
@@ -177,7 +202,7 @@ def test_book_page(browser, server, rel, capsys):
     line = (f"{rel}: {len(m['requests'])} requests ({len(m['foreign'])} not local), "
             f"{len(m['console'])} console errors, {len(m['errors'])} page errors, "
             f"media loaded {loaded}/{len(media)} ({len(m['imgs'])} img, {len(m['vids'])} video), "
-            f"{len(m['overflow'])} overflowing blocks")
+            f"{len(m['overflow'])} overflowing blocks, {len(m['cramped'])} cramped table cells")
     with LOG.open("a") as f:
         f.write(line + "\n")
     with capsys.disabled():
@@ -193,7 +218,35 @@ def test_book_page(browser, server, rel, capsys):
     problems += [f"visible text {t!r}" for t in BAD_TEXT if t in m["text"]]
     problems += [f"horizontal overflow of {o['selector']} (cell {o['cell']}): scrollWidth {o['scrollWidth']} > "
                  f"clientWidth {o['clientWidth']}: {o['text']!r}" for o in m["overflow"]]
+    problems += [f"table cells {c['gap']} px apart (< {MIN_CELL_GAP}): {c['text']!r}" for c in m["cramped"]]
     if problems:
         with LOG.open("a") as f:
             f.write("".join(f"    {p}\n" for p in problems))
     assert not problems, f"{rel}:\n  " + "\n  ".join(problems)
+
+
+def test_cramped_table_check_can_fail(browser, tmp_path):
+    """The spacing check catches columns that run together (a bare table: "1.0000-0.0020") and passes the
+    book's own table style."""
+    css = (ROOT / "book" / "_static" / "remoco-book.css").read_text()
+    table = ('<article><table class="remoco-table"><tr><th>c_skip</th><th>c_out</th></tr>'
+             '<tr><td style="text-align:right">1.0000</td><td style="text-align:right">-0.0020</td></tr>'
+             '</table></article>')
+    found = {}
+    for name, style in (("bare", "td, th { padding: 0 }"), ("book", css)):
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            page.set_content(f"<html><head><style>{style}</style></head><body>{table}</body></html>")
+            found[name] = page.evaluate(_MEASURE, [OVERFLOW_SELECTORS, MIN_CELL_GAP])["cramped"]
+        finally:
+            page.close()
+    assert found["bare"], "a table without cell padding was not caught"
+    assert not found["book"], f"the book's table style still runs cells together: {found['book']}"
+
+
+def test_site_root_serves_a_favicon(server):
+    """The root redirect page has no icon link: a browser asks for /favicon.ico, which must not 404."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/favicon.ico", timeout=10) as r:
+        assert r.status == 200 and r.read(8) == b"\x89PNG\r\n\x1a\n"
