@@ -67,8 +67,9 @@ book: install
 book-from-tested: install
 	test -f $(EXECUTED)/timings.json || { echo "no executed chapters in $(EXECUTED): run make test first"; exit 1; }
 	$(PY) -m remoco.book_check stage --fresh $(EXECUTED) --out _build/book-src
-	REMOCO_PROGRESS=off $(VENV)/bin/jupyter-book build _build/book-src --toc _build/book-src/book/_toc.yml \
-		--config _build/book-src/_config.yml --path-output .
+	REMOCO_PROGRESS=off $(VENV)/bin/jupyter-book build $(CURDIR)/_build/book-src \
+		--toc $(CURDIR)/_build/book-src/book/_toc.yml --config $(CURDIR)/_build/book-src/_config.yml \
+		--path-output $(CURDIR)
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 _build/html/index.html: $(STAMP) $(BOOK_SOURCES)
