@@ -13,6 +13,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``gaussian``          the Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl)
 ``edm``               SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
 ``models``            the toy and paper-scale SVD components (diffusers classes)
+``toy_vae``           SVD's temporal-decoder VAE with a settable GroupNorm size (toy widths)
 ``controller``        motion encoder, adaptive feature modulation (Eq. 8); save / load a controller
 ``lora``              LoRA on the UNet's attention (Eq. 9); the UNet weights a jointly trained controller carries
 ``pipeline``          :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
@@ -20,8 +21,11 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``clips``             the clips a training run reads, in a seeded order
 ``objective``         the EDM training batch and the motion condition of one training step
 ``runs``              seeds, provenance, atomic writes, checkpoints and logs of a run
+``speed``             bf16 where the processor computes it natively, fp32 elsewhere (training and sampling)
 ``train``             the training loop and stages (``accelerate``)
 ``shipped``           the shipped toy checkpoints: ship and load
+``sampling``          many videos at once, each as if sampled alone: the evaluations' sampler
+``fidelity``          what the toy keeps of its input: VAE reconstruction, first frame, object colour
 ``evaluate``          tracking, distance to the drawn path, condition ablation
 ``metrics``           the paper's metrics (MD-Vid, MD-Img, Frame Consis., FID, FVD, flow magnitude), labelled
 ``drawing``           figures: loss curves, trajectories over frames, conditions
@@ -45,3 +49,4 @@ __version__ = "0.1.0"
 
 # $REMOCO_PROGRESS=text|off turns tqdm's notebook widgets into text or off (the book build sets "off").
 _configure_progress()
+

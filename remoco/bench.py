@@ -44,6 +44,7 @@ __all__ = [
     "dumps_bench_json",
     "save_bench_example",
     "load_bench_example",
+    "example_condition",
     "run_bench_example",
 ]
 
@@ -221,25 +222,14 @@ def _pipeline_accepts(pipeline, name: str) -> bool:
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
-def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int | None = None,
-                      progress: Callable[[int, int], None] | None = None,
-                      show_progress_bar: bool = True, empty_brush: str = "error",
-                      trajectory_fill: str | None = None) -> np.ndarray:
-    """Sample a video for a bench example with a :class:`~remoco.pipeline.ReMoCoPipeline`.
-
-    The user inputs go to the pipeline as ``trajectories`` / ``brush_mask`` / ``k``; the pipeline turns
-    them into the region-wise trajectory and motion mask (Sec. 3.4). The drawn polylines are passed when
-    known (the pipeline's arc-length resampling then yields exactly ``example.trajectories``).
-    ``progress(step, total)`` is called after each denoising step. ``empty_brush``: with an empty brush
-    mask, ``"error"`` (the paper; the pipeline raises ValueError naming ``brush_mask``) or
-    ``"trajectory_blocks"`` (MotionPro: the dragged k x k blocks are sent as the brush mask; see
-    :func:`remoco.user_conditions.conditions_from_user`). ``trajectory_fill``: ``"block"`` (the paper) or
-    ``"brush"`` (the drag also fills its brushed region; passed to the pipeline); ``None``: the example's
-    ``trajectory_fill`` field. Returns the frames as
-    ``(L, H, W, 3)`` uint8 numpy.
-    """
+def example_condition(example: BenchExample, empty_brush: str = "error", trajectory_fill: str | None = None) -> dict:
+    """The motion input of a bench example as a :class:`~remoco.pipeline.ReMoCoPipeline` takes it:
+    ``{"trajectories", "brush_mask", "k", "trajectory_fill"}`` (the drawn polylines when known: the pipeline's
+    arc-length resampling then yields exactly ``example.trajectories``). An empty brush mask is an error with
+    ``empty_brush="error"`` (the paper: ValueError naming ``brush_mask``); with ``"trajectory_blocks"`` (MotionPro)
+    the dragged k x k blocks become the brush (:func:`remoco.user_conditions.conditions_from_user`'s rule).
+    ``trajectory_fill``: ``"block"`` / ``"brush"``, None: the example's own."""
     import torch
-    from PIL import Image
 
     if empty_brush not in EMPTY_BRUSH:
         raise ValueError(f"empty_brush: expected one of {EMPTY_BRUSH}, got {empty_brush!r}")
@@ -256,11 +246,36 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
         _, mot = conditions_from_user(trajectories, torch.from_numpy(brush), int(example.num_frames),
                                       int(example.k), empty_brush=empty_brush)
         brush = mot[0, :, :, 0].numpy()
+    return dict(trajectories=trajectories, brush_mask=torch.from_numpy(brush), k=int(example.k),
+                trajectory_fill=trajectory_fill)
+
+
+def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int | None = None,
+                      progress: Callable[[int, int], None] | None = None,
+                      show_progress_bar: bool = True, empty_brush: str = "error",
+                      trajectory_fill: str | None = None, precision: str = "auto") -> np.ndarray:
+    """Sample a video for a bench example with a :class:`~remoco.pipeline.ReMoCoPipeline`.
+
+    The user inputs (:func:`example_condition`) go to the pipeline as ``trajectories`` / ``brush_mask`` / ``k``;
+    the pipeline turns them into the region-wise trajectory and motion mask (Sec. 3.4). ``progress(step, total)``
+    is called after each denoising step. ``empty_brush``: with an empty brush mask, ``"error"`` (the paper; a
+    ValueError naming ``brush_mask``) or ``"trajectory_blocks"`` (MotionPro). ``trajectory_fill``: ``"block"``
+    (the paper) or ``"brush"`` (the drag also fills its brushed region); ``None``: the example's own.
+    ``precision``: the UNet's (:func:`remoco.speed.autocast_module`; "auto": bf16 where the processor computes it
+    natively). Returns the frames as ``(L, H, W, 3)`` uint8 numpy.
+    """
+    import contextlib
+
+    import torch
+    from PIL import Image
+
+    from .speed import autocast_module
+
+    cond = example_condition(example, empty_brush, trajectory_fill)
+    trajectory_fill = cond.pop("trajectory_fill")
     steps = int(num_inference_steps or example.num_inference_steps or 8)
     kwargs = dict(
-        trajectories=trajectories,
-        brush_mask=torch.from_numpy(brush),
-        k=int(example.k), height=example.height, width=example.width,
+        **cond, height=example.height, width=example.width,
         num_frames=int(example.num_frames),
         num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(int(example.seed)),
         output_type="np",
@@ -278,8 +293,11 @@ def run_bench_example(pipeline, example: BenchExample, num_inference_steps: int 
     saved = copy.deepcopy(getattr(pipeline, "_progress_bar_config", None))
     if hasattr(pipeline, "set_progress_bar_config"):
         pipeline.set_progress_bar_config(disable=not show_progress_bar)
+    unet = getattr(pipeline, "unet", None)
+    fast = autocast_module(unet, precision) if isinstance(unet, torch.nn.Module) else contextlib.nullcontext()
     try:
-        out = pipeline(Image.fromarray(np.asarray(example.image, dtype=np.uint8)), **kwargs)
+        with fast:
+            out = pipeline(Image.fromarray(np.asarray(example.image, dtype=np.uint8)), **kwargs)
     finally:
         if saved is not None:
             pipeline._progress_bar_config = saved  # leave the caller's pipeline as it was

@@ -12,7 +12,8 @@ import numpy as np
 
 from .shipped import SHIPPED_TRAJECTORY_FILL
 
-__all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_video", "example_following", "select_entries",
+__all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_examples", "sample_video", "example_following",
+           "select_entries",
            "evaluate_videos", "evaluate_system", "evaluate_ground_truth"]
 
 #: The per-entry metrics of Tables 2-3 (and the average flow magnitude of Sec. 4.2).
@@ -20,25 +21,43 @@ MD_METRICS = ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude")
 SAMPLE_SEED_STRIDE = 2**16  # sampling seed of entry i in replicate s: s * stride + i (bench indices < 2**16)
 
 
+def sample_examples(pipeline, examples, seeds, k: int | None = None, trajectory_fill: str = SHIPPED_TRAJECTORY_FILL,
+                    num_inference_steps: int = 8, batch_size: int = 8, precision: str = "auto") -> list[np.ndarray]:
+    """One video (L, H, W, 3) uint8 per bench example, batched (:func:`remoco.sampling.sample_videos`): a pipeline
+    with a ``controller`` gets each example's drag (:func:`remoco.bench.example_condition`, with ``k`` — default
+    the example's — and ``trajectory_fill``), a plain SVD pipeline the reference images only. ``seeds``: one
+    generator seed per example. Examples of one size and length are sampled together."""
+    from .bench import example_condition
+    from .sampling import sample_videos
+
+    examples, seeds = list(examples), [int(s) for s in seeds]
+    if not examples:
+        raise ValueError("examples: expected at least one bench example")
+    if len(seeds) != len(examples):
+        raise ValueError(f"seeds: expected one per example ({len(examples)}), got {len(seeds)}")
+    groups: dict = {}
+    for i, e in enumerate(examples):
+        groups.setdefault((e.height, e.width, int(e.num_frames)), []).append(i)
+    out: list = [None] * len(examples)
+    for (_, _, frames), idx in groups.items():
+        conditions = None
+        if getattr(pipeline, "controller", None) is not None:
+            conditions = [example_condition(dataclasses.replace(examples[i], k=int(k or examples[i].k)),
+                                            trajectory_fill=trajectory_fill) for i in idx]
+        videos = sample_videos(pipeline, [np.asarray(examples[i].image, np.uint8) for i in idx],
+                               [seeds[i] for i in idx], conditions, batch_size=batch_size, precision=precision,
+                               num_frames=frames, num_inference_steps=num_inference_steps)
+        for i, v in zip(idx, videos):
+            out[i] = v
+    return out
+
+
 def sample_video(pipeline, example, k: int | None = None, trajectory_fill: str = SHIPPED_TRAJECTORY_FILL,
-                 num_inference_steps: int = 8, seed: int | None = None) -> np.ndarray:
-    """One video (L, H, W, 3) uint8 of a bench example: a pipeline with a ``controller`` gets the drag
-    (:func:`remoco.bench.run_bench_example` with ``k``, default the example's, and ``trajectory_fill``), a plain
-    SVD pipeline the reference image only. ``seed``: the generator seed (default the example's)."""
-    import PIL.Image
-    import torch
-
-    from .bench import run_bench_example
-    from .video import as_uint8_frames
-
-    ex = dataclasses.replace(example, k=int(k or example.k), seed=int(example.seed if seed is None else seed))
-    if getattr(pipeline, "controller", None) is not None:
-        return run_bench_example(pipeline, ex, num_inference_steps=num_inference_steps, show_progress_bar=False,
-                                 trajectory_fill=trajectory_fill)
-    out = pipeline(PIL.Image.fromarray(np.asarray(ex.image, np.uint8)), height=ex.height, width=ex.width,
-                   num_frames=ex.num_frames, num_inference_steps=num_inference_steps, output_type="np",
-                   generator=torch.Generator("cpu").manual_seed(ex.seed))
-    return as_uint8_frames(out.frames[0])
+                 num_inference_steps: int = 8, seed: int | None = None, precision: str = "auto") -> np.ndarray:
+    """One video (L, H, W, 3) uint8 of a bench example (:func:`sample_examples` of one); ``seed``: the generator
+    seed (default the example's)."""
+    return sample_examples(pipeline, [example], [example.seed if seed is None else seed], k, trajectory_fill,
+                           num_inference_steps, precision=precision)[0]
 
 
 def example_following(pipelines: dict, example, seeds=(0, 1, 2, 3), num_inference_steps: int | None = None,
@@ -59,9 +78,11 @@ def example_following(pipelines: dict, example, seeds=(0, 1, 2, 3), num_inferenc
     drawn = (example.drawn_trajectories or example.trajectories)[0]
     steps = num_inference_steps or example.num_inference_steps or 8
     fill = trajectory_fill or example.trajectory_fill
-    return {name: [trajectory_distance(sample_video(p, example, trajectory_fill=fill, num_inference_steps=steps,
-                                                    seed=s), np.asarray(drawn, float))[0] for s in seeds]
-            for name, p in pipelines.items()}
+    out = {}
+    for name, p in pipelines.items():
+        videos = sample_examples(p, [example] * len(seeds), seeds, trajectory_fill=fill, num_inference_steps=steps)
+        out[name] = [trajectory_distance(v, np.asarray(drawn, float))[0] for v in videos]
+    return out
 
 
 def select_entries(bench, entries) -> list:
@@ -144,8 +165,10 @@ def evaluate_system(pipeline, bench, entries=None, k: int | None = None,
 
     chosen = select_entries(bench, entries)
     embedder = embedder or metrics.vae_embedder(pipeline.vae)
-    videos = {e.name: sample_video(pipeline, e.example, k, trajectory_fill, num_inference_steps,
-                                   sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed)) for e in chosen}
+    sampled = sample_examples(pipeline, [e.example for e in chosen],
+                              [sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed) for e in chosen], k,
+                              trajectory_fill, num_inference_steps)
+    videos = {e.name: v for e, v in zip(chosen, sampled)}
     real = _truth_clips(chosen)
     out = evaluate_videos(videos, {e.name: e.example for e in chosen}, embedder,
                           real if len(real) == len(chosen) and len(chosen) >= 2 else None)

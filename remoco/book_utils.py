@@ -28,14 +28,23 @@ __all__ = ["setup_chapter", "THREADS_ENV", "show_source", "source_html", "preamb
 THREADS_ENV = "REMOCO_THREADS"
 
 
+#: What the chapters' sampling runs in (bf16 autocast; :func:`setup_chapter`).
+CHAPTER_PRECISION = "bf16"
+
+
 def setup_chapter(seed: int = 0, threads: int = 1) -> dict:
     """Fix a chapter's randomness and thread count; its hidden set-up cell calls this first.
 
     Seeds Python's, NumPy's and torch's global generators with ``seed`` (the library passes its own generators
     wherever it draws; this covers third-party code that does not) and sets torch's and OpenCV's thread count to
     ``threads``, or to the integer in the environment variable :data:`THREADS_ENV` when it is set. The thread
-    count is glued as ``threads`` (not shown), so the executed chapter records what it ran with. Returns
-    ``{"seed": seed, "threads": n}``."""
+    count is glued as ``threads`` (not shown), so the executed chapter records what it ran with.
+
+    Sampling precision: the chapters sample under bf16 autocast on every machine (:data:`CHAPTER_PRECISION`,
+    through :data:`remoco.speed.PRECISION_ENV` unless that is already set), so that a CPU without native bf16
+    (which emulates it, slower) computes what the stored outputs show; ``REMOCO_PRECISION=no`` gives the float32
+    sampler instead, whose difference is measured in ``results/chapter_drift.json``. Glued as ``precision``.
+    Returns ``{"seed": seed, "threads": n, "precision": p}``."""
     import random
 
     import torch
@@ -49,6 +58,10 @@ def setup_chapter(seed: int = 0, threads: int = 1) -> dict:
         threads = int(env)
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    from .speed import PRECISION_ENV, resolve_mixed_precision
+
+    os.environ.setdefault(PRECISION_ENV, CHAPTER_PRECISION)
+    precision = resolve_mixed_precision("auto")
     random.seed(int(seed))
     np.random.seed(int(seed))
     torch.manual_seed(int(seed))
@@ -63,9 +76,10 @@ def setup_chapter(seed: int = 0, threads: int = 1) -> dict:
         from myst_nb import glue
 
         glue("threads", str(int(threads)), display=False)
+        glue("precision", precision, display=False)
     except ImportError:  # outside the book (no myst-nb): nothing to record into
         pass
-    return {"seed": int(seed), "threads": int(threads)}
+    return {"seed": int(seed), "threads": int(threads), "precision": precision}
 
 
 _CHECK_CALL = re.compile(r"^_?(check|validate|require)(_|$)")

@@ -71,7 +71,7 @@ class TrainClips(torch.utils.data.Dataset):
                 video, flow, vis = self._clip_cache[i]
             else:
                 clip = data.make_clip(data.clip_seed(cfg.data_seed, i), cfg.num_frames, cfg.height, cfg.width,
-                                      kind=self.kind_of(i))
+                                      kind=self.kind_of(i), photos=data.PHOTO_SETS[cfg.photos])
                 video, flow, vis = clip.video, clip.flow, clip.visibility
                 if cfg.cache_clips:
                     self._clip_cache[i] = (video, flow, vis)

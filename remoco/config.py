@@ -29,6 +29,8 @@ __all__ = [
     "PRESETS",
     "TOY_CONTROLLER_KINDS",
     "TOY_CHANGES",
+    "FAST_PATH",
+    "BASELINE_PATH",
     "TrainConfig",
     "preset_config",
     "paper_k",
@@ -71,6 +73,7 @@ class TrainConfig:
     height: int = 64
     width: int = 64
     clip_kinds: dict | None = None     # {kind: weight} for the synthetic clips; None = remoco.data's mixture
+    photos: str = "bench"              # synthetic scenes' photographs: bench (the 7 of data.PHOTO_NAMES) | train
     flow_source: str = "gt"            # gt (generator's exact flow) | opencv | dot | cotracker (remoco.flow)
     # ---- motion conditions (Sec. 3.2)
     k: int = 8
@@ -97,7 +100,8 @@ class TrainConfig:
     adam_betas: tuple = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
-    mixed_precision: str = "no"        # no | fp16 | bf16 (accelerate)
+    mixed_precision: str = "no"        # no | fp16 | bf16 (accelerate) | auto (remoco.speed: bf16 where native)
+    fused_adam: bool = False           # AdamW's fused kernel (one pass over all parameters) instead of foreach
     # ---- EDM recipe (SVD / MotionPro)
     p_mean: float = 0.7
     p_std: float = 1.6
@@ -115,6 +119,12 @@ class TrainConfig:
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     vae_sample_posterior: bool = True  # False: deterministic autoencoder (z = posterior mean), toy scale
+    vae_channels: tuple = (32, 32, 32)  # toy VAE widths per level (3 levels: spatial factor 4)
+    vae_layers_per_block: int = 1
+    vae_latent_channels: int = 4
+    vae_loss: str = "mse"              # mse | l1+mse (reconstruction term of the toy VAE)
+    vae_frames: int | None = None      # consecutive frames of each clip per VAE step (None: all num_frames)
+    vae_norm_channels: int | None = None  # channels per GroupNorm group of the toy VAE (None: diffusers' 32 groups)
     # ---- bookkeeping
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -197,8 +207,10 @@ class TrainConfig:
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
         if self.lr_schedule not in ("constant", "cosine"):
             fail("lr_schedule", "'constant' or 'cosine'")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            fail("mixed_precision", "'no', 'fp16' or 'bf16'")
+        if self.mixed_precision not in ("no", "fp16", "bf16", "auto"):
+            fail("mixed_precision", "'no', 'fp16', 'bf16' or 'auto'")
+        if not isinstance(self.fused_adam, bool):
+            fail("fused_adam", "True or False")
         if self.flow_source not in ("gt", "opencv", "dot", "cotracker"):
             fail("flow_source", "'gt', 'opencv', 'dot' or 'cotracker'")
         if self.flow_source == "gt" and self.data != "synthetic":
@@ -215,6 +227,25 @@ class TrainConfig:
                     or any(not isinstance(w, (int, float)) or w < 0 for w in self.clip_kinds.values())
                     or sum(self.clip_kinds.values()) <= 0):
                 fail("clip_kinds", f"None or a dict {{kind: weight >= 0}} over {KINDS} with a positive sum")
+        if self.photos not in ("bench", "train"):
+            fail("photos", "'bench' (data.PHOTO_NAMES) or 'train' (data.TRAIN_PHOTOS)")
+        if (not isinstance(self.vae_channels, (tuple, list)) or len(self.vae_channels) != 3
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 32 and c % 32 == 0
+                           for c in self.vae_channels)):
+            fail("vae_channels", "three multiples of 32 (the VAE's GroupNorm has 32 groups); 3 levels keep factor 4")
+        self.vae_channels = tuple(self.vae_channels)
+        pos_int("vae_layers_per_block")
+        pos_int("vae_latent_channels")
+        if self.vae_loss not in ("mse", "l1+mse"):
+            fail("vae_loss", "'mse' or 'l1+mse'")
+        if self.vae_norm_channels is not None:
+            pos_int("vae_norm_channels")
+            if any(c % self.vae_norm_channels for c in self.vae_channels):
+                fail("vae_norm_channels", f"None or a divisor of every vae_channels {self.vae_channels}")
+        if self.vae_frames is not None:
+            pos_int("vae_frames")
+            if self.vae_frames > self.num_frames:
+                fail("vae_frames", f"None or at most num_frames={self.num_frames}")
         if self.vae_crop is not None:
             pos_int("vae_crop")
             if self.vae_crop % 8 or self.vae_crop > min(self.height, self.width):
@@ -231,6 +262,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["adam_betas"] = list(self.adam_betas)
+        d["vae_channels"] = list(self.vae_channels)
         return d
 
     def fingerprint(self, stage: str | None = None) -> str:
@@ -241,6 +273,8 @@ class TrainConfig:
         if stage is not None and stage not in _STAGE_IGNORES:
             raise ValueError(f"stage must be one of {sorted(_STAGE_IGNORES)} or None, got {stage!r}")
         skip = set(self._RUNTIME) | (_STAGE_IGNORES[stage] if stage else set())
+        # a field added after runs were made counts only away from its default, so those runs still resume
+        skip |= {k for k, v in _LATE_FIELDS.items() if getattr(self, k) == v}
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -278,8 +312,9 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         cls.check_field_names(d)
         d = dict(d)
-        if "adam_betas" in d and isinstance(d["adam_betas"], list):
-            d["adam_betas"] = tuple(d["adam_betas"])
+        for name in ("adam_betas", "vae_channels"):
+            if name in d and isinstance(d[name], list):
+                d[name] = tuple(d[name])
         return cls(**d)
 
     @classmethod
@@ -295,6 +330,13 @@ class TrainConfig:
 #: Controller-stage clip mixture at toy scale: mostly static-camera object motion, some camera motion.
 TOY_CONTROLLER_KINDS = {"object": 0.45, "part": 0.15, "occlusion": 0.1, "exit": 0.1, "camera": 0.2}
 
+#: The faster training path (:mod:`remoco.speed`): bf16 autocast where the processor computes bf16 natively (fp32
+#: elsewhere, chosen when the run starts and written into its provenance) and AdamW's fused kernel.
+FAST_PATH = {"mixed_precision": "auto", "fused_adam": True}
+#: The path every checkpoint and result before it was trained on (fp32, foreach AdamW): ``benchmarks/bench_speed.py``
+#: times it beside :data:`FAST_PATH`.
+BASELINE_PATH = {"mixed_precision": "no", "fused_adam": False}
+
 #: The two presets. ``paper`` = Sec. 4.1 + the SVD/MotionPro fine-tuning recipe (6 GPUs x 8 clips = 48);
 #: ``toy-cpu`` changes only what training from scratch in minutes on a CPU needs (see chapter 5).
 PRESETS: dict[str, dict] = {
@@ -302,9 +344,9 @@ PRESETS: dict[str, dict] = {
         num_clips=1024, num_frames=8, height=64, width=64, k=8, r_min=0.95,
         displacement_scale=8.0, base=str(SHIPPED_DIR / "toy-base"), lora_rank=8,
         batch_size=4, grad_accum=1, max_steps=2400, lr=2e-4, lr_schedule="cosine", warmup_steps=50,
-        mixed_precision="no", p_mean=1.5, p_std=1.6, cond_dropout=0.1, fps=7, motion_bucket_id=127,
+        **FAST_PATH, p_mean=1.5, p_std=1.6, cond_dropout=0.1, fps=7, motion_bucket_id=127,
         motion_bucket="flow", vae_steps=1000, vae_batch_size=2, vae_crop=32, vae_lr=1e-3, vae_kl_weight=1e-6,
-        vae_sample_posterior=False,
+        vae_sample_posterior=False, vae_norm_channels=4, photos="train",
         checkpoint_every=100, flow_source="gt",
     ),
     "paper": dict(
@@ -345,6 +387,11 @@ _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "pres
                   "controller": frozenset({"stage", "preset"})}
 
 
+#: Fields added after the first runs, with the default that reproduces those runs (fingerprint leaves them out there).
+_LATE_FIELDS = {"photos": "bench", "vae_channels": (32, 32, 32), "vae_layers_per_block": 1, "vae_latent_channels": 4,
+                "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None}
+
+
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:
     """The :class:`TrainConfig` of a preset (``"toy-cpu"`` or ``"paper"``) for ``stage``, with overrides.
 
@@ -383,11 +430,17 @@ TOY_CHANGES = {
     "lr_schedule": "cosine decay to 10 % over the short run (paper: constant)",
     "warmup_steps": "short warm-up: the larger lr on random weights",
     "batch_size": "4 clips per step on one CPU process (paper: 8 per GPU x 6 GPUs = 48)",
-    "mixed_precision": "fp32 on CPU (bf16 autocast on CPU is slower here and not bit-reproducible across machines)",
+    "mixed_precision": "auto: bf16 autocast for the UNet and controller stages where the CPU multiplies bf16 "
+                       "natively (AVX-512 BF16 / AMX), fp32 elsewhere and for the toy VAE, which bf16 slows "
+                       "(remoco.speed; the choice is in each run's provenance): 1.4-1.7x per step",
     "displacement_scale": "pixel displacements / 8 so the encoder sees O(1) inputs (paper: not stated)",
     "flow_source": "the generator's exact flow (OpenCV DIS: 0.25 s/clip at 64 px, EPE 0.33 px; paper: DOT)",
     "vae_sample_posterior": "deterministic toy VAE: an untrained log-variance head's noise swamps the latents",
     "vae_steps": "the toy VAE is trained first (SVD's VAE is pretrained)",
+    "vae_norm_channels": "4 channels per GroupNorm group in the toy VAE (remoco.toy_vae; diffusers fixes 32 groups, "
+                         "one channel each at the toy's width 32; SVD's widths give 4-16): +2 dB in chapter 1's sweep",
+    "photos": "training scenes cut from every image the packages ship (scikit-image, matplotlib) but the rocket and "
+              "the astronaut, kept for the bench and the demo (paper: WebVid-10M videos)",
     "max_steps": "minutes of CPU: UNet 2,400, controller 1,800 optimizer steps (paper: not stated)",
     "unet_lr": "the toy UNet trains with the controller at lr 1e-4 (paper: SVD frozen, only the controller and "
                "LoRA train): the frozen toy base renders too little motion for a drag to steer (chapter 5 shows "

@@ -30,6 +30,10 @@ __all__ = [
     "KINDS",
     "clip_seed",
     "PHOTO_NAMES",
+    "ALL_PHOTOS",
+    "HELD_OUT_PHOTOS",
+    "TRAIN_PHOTOS",
+    "PHOTO_SETS",
     "SyntheticClip",
     "SyntheticClipDataset",
     "make_clip",
@@ -44,8 +48,29 @@ KINDS = ("object", "camera", "part", "occlusion", "exit")
 #: drag demo asks for), then the others.
 _KIND_WEIGHTS = (0.35, 0.15, 0.2, 0.15, 0.15)
 
-#: Colour photographs shipped inside the scikit-image wheel (loaded offline, no pooch download).
+#: Colour photographs shipped inside the scikit-image wheel (loaded offline, no pooch download): the photographs of
+#: the bench sets (``data/bench``) and of the evaluation clips; the first training runs drew from these seven too.
 PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+
+#: Every image that the project's own packages ship offline, ``{name: (package, item)}``: scikit-image's sample
+#: photographs (colour and grey), two procedural textures of scikit-image (a colour wheel and a checkerboard) and
+#: matplotlib's two sample photographs. scikit-learn's sample images would add two more, but scikit-learn is not
+#: a dependency.
+PHOTO_SOURCES = {
+    **{n: ("skimage", n) for n in PHOTO_NAMES},
+    **{n: ("skimage", n) for n in ("camera", "moon", "coins", "clock", "grass", "gravel", "brick", "cell")},
+    **{n: ("skimage", n) for n in ("colorwheel", "checkerboard")},
+    "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
+    "blue_pack": ("matplotlib", "Minduka_Present_Blue_Pack.png"),
+}
+ALL_PHOTOS = tuple(PHOTO_SOURCES)
+#: Photographs no training scene draws from (``photos="train"``): the drag demo's rocket and the astronaut stay
+#: unseen, so a drag on them tests a model on a photograph it never trained on.
+HELD_OUT_PHOTOS = ("rocket", "astronaut")
+#: The training scenes' photographs at ``TrainConfig.photos="train"``: every packaged image but the held-out ones.
+TRAIN_PHOTOS = tuple(n for n in ALL_PHOTOS if n not in HELD_OUT_PHOTOS)
+#: ``TrainConfig.photos`` -> the photographs its scenes draw from (``"bench"``: the seven of the first runs).
+PHOTO_SETS = {"bench": PHOTO_NAMES, "train": TRAIN_PHOTOS}
 
 
 @dataclass
@@ -89,14 +114,41 @@ class SyntheticClip:
 
 @functools.lru_cache(maxsize=None)
 def _photo(name: str) -> np.ndarray:
-    import skimage.data
+    """``(H, W, 3)`` uint8 image of :data:`PHOTO_SOURCES` (grey images repeated to three channels, alpha dropped
+    over white)."""
+    if name not in PHOTO_SOURCES:
+        raise ValueError(f"name must be one of {ALL_PHOTOS}, got {name!r}")
+    package, item = PHOTO_SOURCES[name]
+    if package == "skimage":
+        import skimage.data
 
-    if name not in PHOTO_NAMES:
-        raise ValueError(f"name must be one of {PHOTO_NAMES}, got {name!r}")
-    img = np.asarray(getattr(skimage.data, name)())
+        img = np.asarray(getattr(skimage.data, item)())
+    else:
+        import matplotlib.cbook
+        from PIL import Image
+
+        with Image.open(matplotlib.cbook.get_sample_data(item, asfileobj=False)) as im:
+            img = np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB"))
+    img = img.astype(np.float32)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+    if img.shape[2] == 4:
+        a = img[..., 3:] / 255.0
+        img = img[..., :3] * a + 255.0 * (1 - a)
+    return np.ascontiguousarray(np.round(img[..., :3]).astype(np.uint8))
+
+
+def _is_grey(name: str) -> bool:
+    img = _photo(name)
+    return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
+
+
+def _check_photos(photos) -> tuple:
+    photos = PHOTO_NAMES if photos is None else tuple(photos)
+    bad = [n for n in photos if n not in PHOTO_SOURCES]
+    if not photos or bad:
+        raise ValueError(f"photos must be None or a non-empty sequence of names from {ALL_PHOTOS}, got {photos!r}")
+    return photos
 
 
 _SCALED_CACHE: "dict[tuple[str, int], np.ndarray]" = {}
@@ -128,7 +180,7 @@ def sample_images(names=None) -> dict:
     These are scikit-image's bundled sample images (astronaut, coffee, chelsea, rocket, ...),
     available offline.
     """
-    names = PHOTO_NAMES if names is None else tuple(names)
+    names = _check_photos(names)
     return {n: _photo(n).copy() for n in names}
 
 
@@ -141,7 +193,9 @@ def _photo_crop(rng: np.random.Generator, name: str, h: int, w: int) -> np.ndarr
     img = _photo_scaled(name, short)
     y0 = int(rng.integers(0, img.shape[0] - h + 1))
     x0 = int(rng.integers(0, img.shape[1] - w + 1))
-    return img[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
+    crop = img[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
+    # a grey image gets a random colour cast (the seven colour photographs draw nothing more: same clips as before)
+    return _tinted(rng, crop, strength=0.35) if _is_grey(name) else crop
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,11 +345,15 @@ def _random_direction(rng):
     return np.array([math.cos(a), math.sin(a)])
 
 
-def _object_layer(rng, name, L, H, W, size, start, total, rot=0.0, zoom=0.0, photo=None, moving=True):
+def _pick(rng, photos) -> str:
+    return photos[int(rng.integers(0, len(photos)))]
+
+
+def _object_layer(rng, name, L, H, W, size, start, total, rot=0.0, zoom=0.0, photos=PHOTO_NAMES, moving=True):
     """A textured object following a smooth path, with optional rotation / scaling over the clip."""
     h = max(4, int(round(size * rng.uniform(0.7, 1.3))))
     w = max(4, int(round(size * rng.uniform(0.7, 1.3))))
-    photo = photo or PHOTO_NAMES[int(rng.integers(0, len(PHOTO_NAMES)))]
+    photo = _pick(rng, photos)
     tex = _tinted(rng, _photo_crop(rng, photo, h, w))
     alpha = _shape_alpha(rng, h, w)
     centers = _path(rng, L, np.asarray(start, float), np.asarray(total, float))
@@ -313,12 +371,12 @@ def _object_layer(rng, name, L, H, W, size, start, total, rot=0.0, zoom=0.0, pho
     return _Layer(name, tex, alpha, T, moving), (h, w)
 
 
-def _part_layer(rng, parent: _Layer, parent_hw, L, swing):
+def _part_layer(rng, parent: _Layer, parent_hw, L, swing, photos=PHOTO_NAMES):
     """A part attached to ``parent``: rotates about a pivot on the parent's rim (fine-grained motion)."""
     ph, pw = parent_hw
     h = max(3, int(round(ph * rng.uniform(0.35, 0.5))))
     w = max(3, int(round(pw * rng.uniform(0.35, 0.5))))
-    photo = PHOTO_NAMES[int(rng.integers(0, len(PHOTO_NAMES)))]
+    photo = _pick(rng, photos)
     tex = _tinted(rng, _photo_crop(rng, photo, h, w), strength=0.6)
     alpha = _shape_alpha(rng, h, w, "ellipse")
     # pivot on the parent (local parent coords); the part hangs outwards from it
@@ -344,8 +402,8 @@ def _camera(rng, L, H, W, pan, zoom):
                      for i in range(L)])
 
 
-def _background(rng, L, H, W, margin, photo=None):
-    photo = photo or PHOTO_NAMES[int(rng.integers(0, len(PHOTO_NAMES)))]
+def _background(rng, L, H, W, margin, photos=PHOTO_NAMES):
+    photo = _pick(rng, photos)
     tex = _photo_crop(rng, photo, H + 2 * margin, W + 2 * margin)
     T = np.repeat(_translate(-margin, -margin)[None], L, axis=0)
     return _Layer("background", tex, np.ones(tex.shape[:2], np.float32), T, False)
@@ -373,7 +431,7 @@ def _finish(layers, H, W, kind, meta):
 
 
 def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
-              kind: str | None = None) -> SyntheticClip:
+              kind: str | None = None, photos=None) -> SyntheticClip:
     """Render one synthetic clip with exact ground-truth flow and visibility (Eq. 4).
 
     Kinds: ``"object"`` (static camera, 1-2 objects moving along smooth paths), ``"camera"``
@@ -382,8 +440,12 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
     occluder passes in front of a moving object) and ``"exit"`` (an object leaves the frame).
     ``kind=None`` draws a kind from the seed. Objects travel about 8-40 % of the short side over the
     clip (5-25 px at 64x64). Deterministic: the same arguments give identical tensors.
+
+    ``photos``: the images the background and the objects' textures are cut from (names of
+    :data:`PHOTO_SOURCES`; ``None``: :data:`PHOTO_NAMES`, the bench's seven).
     """
     _check_size(num_frames, height, width)
+    photos = _check_photos(photos)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     rng = np.random.default_rng(int(seed) & 0xFFFFFFFFFFFFFFFF)
@@ -409,36 +471,38 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
         meta.update(pan=pan.tolist(), zoom=float(zoom))
         cam = _camera(rng, L, H, W, pan, zoom)
         margin = int(math.ceil(np.abs(pan).max() + 2))
-    bg = _background(rng, L, H, W, margin)
+    bg = _background(rng, L, H, W, margin, photos)
     layers = [bg]
     size = S * rng.uniform(0.3, 0.45)
     if kind == "object":
         for k in range(int(rng.integers(1, 3))):
             lay, _ = _object_layer(rng, f"object{k}", L, H, W, size, inner_point(), amp(),
-                                   rot=rng.uniform(-0.5, 0.5), zoom=rng.uniform(-0.15, 0.15))
+                                   rot=rng.uniform(-0.5, 0.5), zoom=rng.uniform(-0.15, 0.15), photos=photos)
             layers.append(lay)
     elif kind == "camera":
         n_static = int(rng.integers(1, 3))
         for k in range(n_static):
-            lay, _ = _object_layer(rng, f"static{k}", L, H, W, size, inner_point(), np.zeros(2), moving=False)
+            lay, _ = _object_layer(rng, f"static{k}", L, H, W, size, inner_point(), np.zeros(2), moving=False,
+                                  photos=photos)
             layers.append(lay)
         if rng.uniform() < 0.5:
-            lay, _ = _object_layer(rng, "object0", L, H, W, size, inner_point(), amp(0.08, 0.3))
+            lay, _ = _object_layer(rng, "object0", L, H, W, size, inner_point(), amp(0.08, 0.3), photos=photos)
             layers.append(lay)
     elif kind == "part":
         lay, hw = _object_layer(rng, "object0", L, H, W, S * rng.uniform(0.35, 0.5), inner_point(0.35), amp(0.0, 0.1),
-                                rot=rng.uniform(-0.2, 0.2))
+                                rot=rng.uniform(-0.2, 0.2), photos=photos)
         layers.append(lay)
-        layers.append(_part_layer(rng, lay, hw, L, swing=rng.choice([-1, 1]) * rng.uniform(0.3, 0.7)))
+        layers.append(_part_layer(rng, lay, hw, L, swing=rng.choice([-1, 1]) * rng.uniform(0.3, 0.7),
+                                  photos=photos))
     elif kind == "occlusion":
-        target, (th, tw) = _object_layer(rng, "object0", L, H, W, size, inner_point(0.3), amp(0.05, 0.2))
+        target, (th, tw) = _object_layer(rng, "object0", L, H, W, size, inner_point(0.3), amp(0.05, 0.2), photos=photos)
         layers.append(target)
         # occluder crosses the target's mid-clip position
         mid = np.array(_apply(target.T[L // 2], np.array((tw - 1) / 2), np.array((th - 1) / 2)), float)
         d = _random_direction(rng)
         travel = rng.uniform(0.3, 0.45) * S
         start = mid - d * travel / 2
-        occ, _ = _object_layer(rng, "occluder", L, H, W, size * rng.uniform(0.8, 1.2), start, d * travel)
+        occ, _ = _object_layer(rng, "occluder", L, H, W, size * rng.uniform(0.8, 1.2), start, d * travel, photos=photos)
         layers.append(occ)
     elif kind == "exit":
         # the path ends across the frame border (the object leaves at least partly)
@@ -448,7 +512,7 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
         ty = ((H if d[1] > 0 else 0) - c[1]) / d[1] if abs(d[1]) > 1e-6 else np.inf
         end = c + d * (min(tx, ty) + rng.uniform(0.0, 0.4) * size)
         dist = rng.uniform(0.3, 0.45) * S
-        lay, _ = _object_layer(rng, "object0", L, H, W, size, end - d * dist, d * dist)
+        lay, _ = _object_layer(rng, "object0", L, H, W, size, end - d * dist, d * dist, photos=photos)
         layers.append(lay)
     if cam is not None:
         for lay in layers:
@@ -468,8 +532,8 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
     _check_size(num_frames, height, width)
     if kind not in ("part", "camera"):
         raise ValueError(f"kind must be 'part' or 'camera', got {kind!r}")
-    if photo not in PHOTO_NAMES:
-        raise ValueError(f"photo must be one of {PHOTO_NAMES}, got {photo!r}")
+    if photo not in PHOTO_SOURCES:
+        raise ValueError(f"photo must be one of {ALL_PHOTOS}, got {photo!r}")
     rng = np.random.default_rng(int(seed))
     L, H, W = int(num_frames), int(height), int(width)
     S = min(H, W)

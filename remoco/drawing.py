@@ -20,11 +20,12 @@ from .user_conditions import user_block
 from .video import as_uint8_frames, as_uint8_image
 
 __all__ = ["plot_loss_curves", "overlay_trajectory", "render_inputs", "render_last_frame", "plot_conditions",
-           "plot_flow_estimate", "TRAJECTORY_COLOURS"]
+           "plot_flow_estimate", "plot_vae_sweep", "plot_keep_the_input", "TRAJECTORY_COLOURS"]
 
 #: the default colour of trajectory n is ``TRAJECTORY_COLOURS[n % 5]`` (RGB)
 TRAJECTORY_COLOURS = [(255, 60, 60), (60, 220, 90), (255, 220, 0), (230, 80, 255), (0, 230, 230)]
 _MASK_TINT = (40, 120, 255)
+_OUTLINE = (20, 20, 20)
 _BLOCK_COLOUR = (255, 170, 0)
 
 
@@ -64,14 +65,13 @@ def _to_canvas(points, m: int) -> np.ndarray:
 
 def _draw_trajectory(draw, pts_canvas: np.ndarray, colour, width: int, head: float, dot: float) -> None:
     """THE trajectory primitive: polyline of ``width`` px, a disc of radius ``dot`` at the start and a
-    filled arrow head (``head`` px long) along the last non-degenerate segment. ``draw``: a PIL ImageDraw."""
+    filled arrow head (``head`` px long) along the last non-degenerate segment, all over a one-pixel dark
+    outline so that the path stands out on any frame (a red path on a red object, a yellow one on sand).
+    ``draw``: a PIL ImageDraw."""
     pts = [tuple(map(float, p)) for p in pts_canvas]
     colour = tuple(int(c) for c in colour)
-    if len(pts) >= 2:
-        draw.line(pts, fill=colour, width=int(width), joint="curve")
-    x0, y0 = pts[0]
-    draw.ellipse([x0 - dot, y0 - dot, x0 + dot, y0 + dot], fill=colour)
     end = np.asarray(pts[-1])
+    arrow = None
     for prev in reversed(pts[:-1]):
         d = end - np.asarray(prev)
         n = float(np.linalg.norm(d))
@@ -80,8 +80,15 @@ def _draw_trajectory(draw, pts_canvas: np.ndarray, colour, width: int, head: flo
             perp = np.array([-d[1], d[0]])
             a = end - head * d + 0.55 * head * perp
             b = end - head * d - 0.55 * head * perp
-            draw.polygon([tuple(end), tuple(a), tuple(b)], fill=colour)
+            arrow = [tuple(end), tuple(a), tuple(b)]
             break
+    x0, y0 = pts[0]
+    for fill, grow in ((_OUTLINE, 1), (colour, 0)):  # the outline first, the colour on top
+        if len(pts) >= 2:
+            draw.line(pts, fill=fill, width=int(width) + 2 * grow, joint="curve")
+        draw.ellipse([x0 - dot - grow, y0 - dot - grow, x0 + dot + grow, y0 + dot + grow], fill=fill)
+        if arrow is not None:
+            draw.polygon(arrow, fill=fill, outline=fill if grow else None, width=1 + grow)
 
 
 def _head_length(m: int) -> float:
@@ -266,5 +273,47 @@ def plot_flow_estimate(clip, flow_est, visibility_est, title: str, estimator: st
     for a in ax.flat:
         a.axis("off")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_vae_sweep(sweep: dict, goal_db: float | None = 25.0, key: str = "all psnr"):
+    """PSNR of held-out reconstructions against training minutes, one line per variant of a VAE sweep
+    (``results/vae_sweep.json``, ``benchmarks/vae_sweep.py``), with the goal as a dashed line. Returns the
+    matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=90)
+    for name, v in sweep["variants"].items():
+        c = v["curve"]
+        ax.plot([p["minutes"] for p in c], [p[key] for p in c], marker="o", ms=4, label=name)
+    if goal_db is not None:
+        ax.axhline(goal_db, color="k", ls="--", lw=0.8, label=f"goal {goal_db:g} dB")
+    ax.set_xlabel(f"training minutes (one thread, {sweep.get('runs at once', 1)} runs at once)")
+    ax.set_ylabel("PSNR (dB), held-out clips")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_keep_the_input(rows: list, titles=("input (frame 1)", "VAE reconstruction", "generated frame 1"),
+                        scale: int = 3):
+    """A grid, one row per clip, of images side by side (e.g. the conditioning frame, its VAE reconstruction
+    and the model's generated first frame). ``rows``: ``[(images, labels)]`` with uint8 (H, W, 3) images and
+    one caption per image (e.g. the PSNR to the input). Nearest-neighbour magnified ``scale`` times so 64-px
+    frames stay sharp. Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    n, m = len(rows), len(titles)
+    fig, axes = plt.subplots(n, m, figsize=(2.6 * m, 2.75 * n), dpi=90, squeeze=False)
+    for r, (images, labels) in enumerate(rows):
+        for c, (img, lab) in enumerate(zip(images, labels)):
+            ax = axes[r, c]
+            ax.imshow(_magnify(as_uint8_image(img), scale), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xlabel(lab, fontsize=9)
+            if r == 0:
+                ax.set_title(titles[c], fontsize=10)
     fig.tight_layout()
     return fig

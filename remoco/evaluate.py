@@ -26,6 +26,7 @@ __all__ = [
     "following_table",
     "object_displacement",
     "generated_motion",
+    "generated_videos_from_first_frames",
     "ABLATION_CONDITIONS",
     "condition_ablation",
     "SIGMA_EDGES",
@@ -170,53 +171,60 @@ def object_trajectory(clip) -> tuple[np.ndarray, torch.Tensor]:
     return path, torch.from_numpy((owner == lab) & obj)
 
 
-def _sample(pipe, clip, seed: int, num_inference_steps: int, motion_bucket_id: int, condition: dict) -> np.ndarray:
-    """One video (L, H, W, 3) uint8 from ``clip``'s first frame at its size and length; ``condition`` (pipeline
-    keyword arguments) goes to a :class:`~remoco.pipeline.ReMoCoPipeline` only, a plain SVD pipeline gets the
-    image alone."""
-    import PIL.Image
-
+def _first_frames_and_videos(pipelines: dict, clips, seeds, conditions, num_inference_steps: int,
+                             motion_bucket_id: int, batch_size: int, precision: str) -> dict:
+    """``{name: [video per clip]}``: each pipeline's videos from the clips' first frames, batched
+    (:func:`remoco.sampling.sample_videos`); a ReMoCo pipeline gets ``conditions[i]``, a plain SVD pipeline the
+    image only."""
     from .pipeline import ReMoCoPipeline
+    from .sampling import sample_videos
 
-    L, H, W = clip.video.shape[:3]
-    kw = dict(height=H, width=W, num_frames=L, num_inference_steps=num_inference_steps, output_type="np",
-              generator=torch.Generator().manual_seed(seed), motion_bucket_id=motion_bucket_id)
-    if isinstance(pipe, ReMoCoPipeline):
-        kw.update(condition)
-    # a PIL reference image: SVD's own pipeline resizes only PIL images for its CLIP tower
-    frames = pipe(PIL.Image.fromarray(clip.video[0].numpy()), **kw).frames[0]
-    return _video_uint8(frames, "frames")
+    firsts = [c.video[0].numpy() for c in clips]
+    L = int(clips[0].video.shape[0])
+    return {name: sample_videos(pipe, firsts, seeds, conditions if isinstance(pipe, ReMoCoPipeline) else None,
+                                batch_size=batch_size, precision=precision, num_frames=L,
+                                num_inference_steps=num_inference_steps, motion_bucket_id=motion_bucket_id)
+            for name, pipe in pipelines.items()}
+
+
+def generated_videos_from_first_frames(pipelines: dict, clips, seeds, num_inference_steps: int = 15,
+                                       motion_bucket_id: int = 127, batch_size: int = 8,
+                                       precision: str = "auto") -> dict:
+    """``{name: [video per clip]}``: each pipeline's own motion from the clips' first frames, with no motion
+    condition (an all-zero trajectory and mask for a ReMoCo pipeline, the image alone for SVD)."""
+    L, H, W = (int(n) for n in clips[0].video.shape[:3])
+    empty = dict(region_trajectory=torch.zeros(L, H, W, 2), motion_mask=torch.zeros(L, H, W, 1, dtype=torch.bool))
+    return _first_frames_and_videos(pipelines, clips, seeds, [empty] * len(clips), num_inference_steps,
+                                    motion_bucket_id, batch_size, precision)
 
 
 def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345, kind: str = "object",
                          num_inference_steps: int = 15, num_frames: int = 8, size: int = 64,
                          k: int = 8, tracker: str = "flow", motion_bucket_id: int = 127,
-                         trajectory_fill: str = "block") -> dict:
+                         trajectory_fill: str = "block", batch_size: int = 8, precision: str = "auto") -> dict:
     """Generate each of ``num_clips`` seeded test clips' first frame with every pipeline in ``pipelines``
     (``{name: pipeline}``; a :class:`~remoco.pipeline.ReMoCoPipeline` also gets the drawn trajectory and the
     object brush, a plain SVD pipeline gets the image only) and measure :func:`trajectory_distance` to the
     drawn trajectory. ``"data"`` is the real clip (the tracker's error floor). Test clips use seeds
-    ``seed + i`` — disjoint from the training clips' seeds. Returns ``{name: [distance per clip]}`` and
-    ``"videos"`` ``{name: [(L, H, W, 3) uint8]}``, ``"trajectories"``."""
+    ``seed + i`` — disjoint from the training clips' seeds — and their videos generator seeds ``seed + 1000 + i``;
+    ``batch_size`` videos go through one pipeline call, the UNet at ``precision``
+    (:func:`remoco.sampling.sample_videos`). Returns ``{name: [distance per clip]}`` and ``"videos"``
+    ``{name: [(L, H, W, 3) uint8]}``, ``"trajectories"``."""
 
     from . import data
 
-    out = {name: [] for name in ["data", *pipelines]}
-    videos = {name: [] for name in out}
-    trajs = []
-    for i in range(num_clips):
-        clip = data.make_clip(seed + i, num_frames, size, size, kind=kind)
+    clips = [data.make_clip(seed + i, num_frames, size, size, kind=kind) for i in range(num_clips)]
+    trajs, conds = [], []
+    for clip in clips:
         traj, brush = object_trajectory(clip)
         trajs.append(traj)
-        d, _ = trajectory_distance(clip.video, traj, tracker=tracker)
-        out["data"].append(d)
-        videos["data"].append(clip.video.numpy())
-        for name, pipe in pipelines.items():
-            cond = dict(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k,
-                        trajectory_fill=trajectory_fill)
-            v = _sample(pipe, clip, seed + 1000 + i, num_inference_steps, motion_bucket_id, cond)
-            out[name].append(trajectory_distance(v, traj, tracker=tracker)[0])
-            videos[name].append(v)
+        conds.append(dict(trajectories=[torch.as_tensor(traj, dtype=torch.float32)], brush_mask=brush, k=k,
+                          trajectory_fill=trajectory_fill))
+    videos = {"data": [c.video.numpy() for c in clips]}
+    videos.update(_first_frames_and_videos(pipelines, clips, [seed + 1000 + i for i in range(num_clips)], conds,
+                                           num_inference_steps, motion_bucket_id, batch_size, precision))
+    out = {name: [trajectory_distance(v, t, tracker=tracker)[0] for v, t in zip(vids, trajs)]
+           for name, vids in videos.items()}
     out["videos"] = videos
     out["trajectories"] = trajs
     return out
@@ -261,27 +269,25 @@ def object_displacement(video, region) -> float:
 
 
 def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, num_inference_steps: int = 15,
-                     num_frames: int = 8, size: int = 64, motion_bucket_id: int = 127) -> dict:
+                     num_frames: int = 8, size: int = 64, motion_bucket_id: int = 127, batch_size: int = 8,
+                     precision: str = "auto") -> dict:
     """Does the model render motion? For ``num_clips`` held-out object clips (seeds ``seed + i``), the
     moving object's displacement by the last frame (:func:`object_displacement`) in the real clip
     (``"data"``) and in each pipeline's video generated from the same first frame without any motion
-    condition (SVD sampling, ``motion_bucket_id`` as given). The paper's Sec. 4.2 compares average flow
-    magnitudes the same way (4.95 for the Gaussian baseline vs 8.95 for ReMoCo). Returns ``{name: [px per
-    clip]}`` and ``"ratio"`` ``{name: mean(generated) / mean(data)}``."""
+    condition (SVD sampling, ``motion_bucket_id`` as given; generator seeds ``seed + 1000 + i``, batched as in
+    :func:`trajectory_following`). The paper's Sec. 4.2 compares average flow magnitudes the same way (4.95 for
+    MOFA-Video vs 8.95 for ReMoCo). Returns ``{name: [px per clip]}`` and ``"ratio"`` ``{name: mean(generated) /
+    mean(data)}``."""
 
     from . import data
 
-    out: dict = {name: [] for name in ["data", *pipelines]}
-    for i in range(num_clips):
-        clip = data.make_clip(seed + i, num_frames, size, size, kind="object")
-        _, brush = object_trajectory(clip)
-        out["data"].append(object_displacement(clip.video, brush))
-        for name, pipe in pipelines.items():
-            # no motion condition: the base's own motion
-            cond = dict(region_trajectory=torch.zeros(num_frames, size, size, 2),
-                        motion_mask=torch.zeros(num_frames, size, size, 1, dtype=torch.bool))
-            v = _sample(pipe, clip, seed + 1000 + i, num_inference_steps, motion_bucket_id, cond)
-            out[name].append(object_displacement(v, brush))
+    clips = [data.make_clip(seed + i, num_frames, size, size, kind="object") for i in range(num_clips)]
+    brushes = [object_trajectory(c)[1] for c in clips]
+    videos = generated_videos_from_first_frames(pipelines, clips, [seed + 1000 + i for i in range(num_clips)],
+                                                num_inference_steps, motion_bucket_id, batch_size, precision)
+    out: dict = {"data": [object_displacement(c.video, b) for c, b in zip(clips, brushes)]}
+    for name, vids in videos.items():
+        out[name] = [object_displacement(v, b) for v, b in zip(vids, brushes)]
     real = float(np.mean(out["data"]))
     out["ratio"] = {name: float(np.mean(out[name])) / real for name in pipelines}
     return out

@@ -145,20 +145,30 @@ def svd_unet_config(num_frames: int = 14) -> dict:
     )
 
 
-def toy_vae_config() -> dict:
+def toy_vae_config(block_out_channels=(32, 32, 32), layers_per_block: int = 1, latent_channels: int = 4,
+                   norm_channels_per_group: int | None = None) -> dict:
     """Toy :class:`AutoencoderKLTemporalDecoder`: 3 levels -> spatial factor 2**2 = 4 (64 px -> 16 latents).
 
-    ``scaling_factor`` 0.18215 is SVD's VAE value (``vae/config.json``)."""
+    The widths, layers per block and latent channels are the toy preset's ``vae_channels``,
+    ``vae_layers_per_block`` and ``vae_latent_channels`` (chapter 1 shows the sweep that chose them; the
+    defaults are the first toy VAE's). ``scaling_factor`` 0.18215 is SVD's VAE value (``vae/config.json``);
+    training replaces it by the measured ``1 / std`` of the latents. ``norm_channels_per_group`` (set: the VAE is a
+    :class:`remoco.toy_vae.ToyAutoencoderKLTemporalDecoder`) sizes its GroupNorm groups; ``None`` keeps diffusers'
+    32 groups (one channel per group at 32 channels)."""
+    block_out_channels = tuple(int(c) for c in block_out_channels)
+    if len(block_out_channels) != 3:
+        raise ValueError(f"block_out_channels must have 3 levels (spatial factor 4), got {block_out_channels!r}")
     return dict(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 3,
-        block_out_channels=(32, 32, 32),
-        layers_per_block=1,
-        latent_channels=4,
+        block_out_channels=block_out_channels,
+        layers_per_block=int(layers_per_block),
+        latent_channels=int(latent_channels),
         sample_size=TOY_HEIGHT,
         scaling_factor=0.18215,
         force_upcast=True,
+        **({} if norm_channels_per_group is None else {"norm_channels_per_group": int(norm_channels_per_group)}),
     )
 
 
@@ -216,8 +226,9 @@ def build_unet(config: dict | None = None, device: str | torch.device | None = N
     return unet.to(device) if device is not None else unet
 
 
-def build_toy_components(seed: int = 0) -> dict:
-    """The five SVD components of the toy preset, randomly initialised from ``seed`` (deterministic)."""
+def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
+    """The five SVD components of the toy preset, randomly initialised from ``seed`` (deterministic).
+    ``vae_config``: the VAE's :func:`toy_vae_config` (default: its defaults)."""
     with quiet_transformers():
         from diffusers import (
             AutoencoderKLTemporalDecoder,
@@ -231,7 +242,12 @@ def build_toy_components(seed: int = 0) -> dict:
         torch.manual_seed(seed)
         unet = build_unet(toy_unet_config())
         torch.manual_seed(seed + 1)
-        vae = AutoencoderKLTemporalDecoder(**toy_vae_config())
+        vae_config = vae_config or toy_vae_config()
+        if "norm_channels_per_group" in vae_config:
+            from .toy_vae import ToyAutoencoderKLTemporalDecoder as vae_class
+        else:
+            vae_class = AutoencoderKLTemporalDecoder
+        vae = vae_class(**vae_config)
         torch.manual_seed(seed + 2)
         image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**toy_clip_vision_config()))
     finally:

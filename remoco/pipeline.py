@@ -233,6 +233,7 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
         trajectories=None,
         brush_mask: torch.Tensor | None = None,
         k: int = 8,
+        condition: torch.Tensor | None = None,
         empty_brush: str = "error",
         trajectory_fill: str = "block",
         height: int | None = None,
@@ -264,6 +265,9 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             trajectories, brush_mask, k: user input instead — a list of (P, 2) (x, y) polylines and an (H, W) bool
                 brush; converted with :func:`remoco.user_conditions.conditions_from_user` (k x k region padding) or
                 as the controller's ``condition_type`` says (:meth:`prepare_condition`).
+            condition: instead of both, the controller input ``[T_s, M_mot]`` as :meth:`prepare_condition` returns
+                it, (B, L, 3, H, W) with B the number of images (:func:`remoco.sampling.sample_videos` batches videos
+                with their own conditions this way).
             empty_brush: ``"error"`` (the paper: an empty brush with a drag is an error) or
                 ``"trajectory_blocks"`` (the authors' release: the dragged k x k blocks become the mask).
             trajectory_fill: ``"block"`` (the paper: each drag fills its k x k block) or ``"brush"`` (the drag
@@ -278,6 +282,20 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             ``StableVideoDiffusionPipelineOutput`` with ``.frames`` (or a tuple if ``return_dict=False``).
         """
         image = self._prepare_image(image)
+        if condition is not None:
+            if any(v is not None for v in (region_trajectory, motion_mask, trajectories, brush_mask)):
+                raise ValueError("condition is the prepared controller input: give it alone, without "
+                                 "region_trajectory/motion_mask or trajectories/brush_mask")
+            if not isinstance(condition, torch.Tensor) or condition.ndim != 5 or condition.shape[2] != 3:
+                raise ValueError(f"condition must be a (B, L, 3, H, W) tensor (prepare_condition's output), got "
+                                 f"{getattr(condition, 'shape', type(condition))}")
+            L0, _, H0, W0 = condition.shape[1:]
+            num_frames = L0 if num_frames is None else num_frames
+            height = H0 if height is None else height
+            width = W0 if width is None else width
+            if (num_frames, height, width) != (L0, H0, W0):
+                raise ValueError(f"condition is {L0} frames of {H0}x{W0} but num_frames, height, width are "
+                                 f"{num_frames}, {height}, {width}")
         # default sizes from the condition
         if isinstance(region_trajectory, torch.Tensor) and region_trajectory.ndim in (4, 5):
             L0, H0, W0 = region_trajectory.shape[-4:-1]
@@ -297,8 +315,12 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             raise ValueError(f"num_frames must be an int >= 2 (a one-frame video cannot follow a motion), "
                              f"got {num_frames}")
 
-        cond = self.prepare_condition(region_trajectory, motion_mask, trajectories, brush_mask, k, num_frames,
-                                      height, width, empty_brush, trajectory_fill)
+        if condition is None:
+            cond = self.prepare_condition(region_trajectory, motion_mask, trajectories, brush_mask, k, num_frames,
+                                          height, width, empty_brush, trajectory_fill)
+        else:
+            p = next(self.controller.parameters())
+            cond = condition.to(device=p.device, dtype=p.dtype)
         if isinstance(image, PIL.Image.Image):
             n_images = 1
         else:

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .speed import machine_summary, stage_precision
+
 __all__ = [
     "STAGE_ID",
     "seed_int",
@@ -153,6 +155,9 @@ def provenance(config, **extra) -> dict:
         "versions": _versions(),
         "platform": platform.platform(),
         "torch_threads": torch.get_num_threads(),
+        "machine": machine_summary(),
+        "mixed_precision_used": stage_precision(config.mixed_precision, extra.get("stage"),
+                                                "cuda" if torch.cuda.is_available() else "cpu"),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }

@@ -59,7 +59,7 @@ class Tolerance:
             return "not compared"
         if self.exact:
             return "exact"
-        parts = ([f"± {self.atol:g}"] if self.atol else []) + ([f"± {100 * self.rtol:g} %"] if self.rtol else [])
+        parts = ([f"± {self.atol:.3g}"] if self.atol else []) + ([f"± {100 * self.rtol:.3g} %"] if self.rtol else [])
         return " + ".join(parts)
 
 
@@ -73,7 +73,7 @@ QUANTITIES: dict[str, Tolerance] = {
                              why="OpenCV's SIMD kernels differ between CPUs"),
     "flow_share": Tolerance("precision, recall or share of pixels from an OpenCV flow estimate (fraction or %)",
                             atol=0.02, why="a few pixels near motion boundaries flip"),
-    "unet_output": Tolerance("a difference of UNet outputs (max |diff|)", rtol=0.01,
+    "unet_output": Tolerance("the largest absolute difference between two UNet outputs", rtol=0.01,
                              why="float32 convolutions: reduction order follows the thread count"),
     "video_distance_px": Tolerance("distance of a tracked point to the drawn path, mean over a set of sampled "
                                    "videos (px)", atol=0.2, rtol=0.04,
@@ -93,6 +93,15 @@ QUANTITIES: dict[str, Tolerance] = {
                                  atol=1.0, rtol=0.1, why="one video: no averaging over clips damps a tracker's jump"),
     "grey_levels": Tolerance("mean absolute difference of two videos (grey levels)", atol=0.3, rtol=0.05,
                              why="one sampled video against an H.264 recording"),
+    "vae_psnr_db": Tolerance("PSNR or lowest PSNR of VAE reconstructions over a set of clips (dB)", atol=0.05,
+                             why="float32 convolutions: reduction order follows the thread count"),
+    "ssim": Tolerance("SSIM of VAE reconstructions, mean over a set of clips", atol=0.002, why="as the PSNR"),
+    "generated_psnr_db": Tolerance("PSNR of a sampled video's first frame to its conditioning image, mean over "
+                                   "clips (dB)", atol=0.3, rtol=0.02,
+                                   why="sampler steps amplify last-bit differences of the UNet"),
+    "object_colour_levels": Tolerance("shift of an object's mean colour from the first to the last frame, followed "
+                                      "by OpenCV flow, mean over clips (grey levels)", atol=1.0, rtol=0.1,
+                                      why="sampled videos and OpenCV's flow both move a little between CPUs"),
     "wall_time": Tolerance("wall-clock or CPU time, throughput", compared=False,
                            why="depends on the machine and its load"),
     # make reproduce: row means over training seeds of a full re-run (training + evaluation), 100-entry sets
@@ -111,7 +120,14 @@ RESULT_METRICS = ("MD-Vid", "MD-Img", "Frame Consis.", "Avg. flow magnitude", "F
 #: Chapter (notebook stem) -> ``{pattern: quantity}``; patterns are ``glue:<glued name>`` or
 #: ``column:<table column header>`` (``fnmatch``, case-sensitive, first match wins); unmatched: ``"exact"``.
 CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
-    "01_svd_preliminaries": {},
+    "01_svd_preliminaries": {
+        "glue:vae_psnr_*": "vae_psnr_db",
+        "column:*PSNR (dB)": "vae_psnr_db",
+        "glue:vae_ssim_*": "ssim",
+        "column:SSIM": "ssim",
+        "glue:ff_psnr": "generated_psnr_db",
+        "glue:colour_shift_*": "object_colour_levels",
+    },
     "02_flow_and_visibility": {
         "glue:*_fps": "wall_time",
         "column:frames / CPU-s": "wall_time",

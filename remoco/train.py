@@ -61,10 +61,14 @@ from .runs import (
 
 __all__ = [
     "TrainResult",
+    "DenoiserSetup",
+    "denoiser_setup",
     "train",
     "count_trainable",
     "load_base_components",
     "lr_at",
+    "make_optimizer",
+    "make_accelerator",
     "run_loop",
     "run_from_args",
     "main",
@@ -140,8 +144,7 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
     if accelerator.is_main_process:
         clean_tmp(ckpt_root)
     flat_params = [p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params
-    optimizer = torch.optim.AdamW(params, lr=base_lr, betas=cfg.adam_betas, eps=cfg.adam_eps,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(cfg, params, base_lr)
     model, optimizer = accelerator.prepare(model, optimizer)
     start, elapsed = 0, 0.0
     ckpts = list_checkpoints(ckpt_root)
@@ -223,11 +226,31 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
                 interrupted=interrupted, model=model, log=log_path)
 
 
-def make_accelerator(cfg: TrainConfig, accum: int):
+def make_optimizer(cfg: TrainConfig, params: list, base_lr: float):
+    """AdamW with the config's settings; ``cfg.fused_adam``: its fused kernel (one pass over every parameter, on the
+    CPU or a GPU) instead of the foreach one."""
+    kw = {"fused": True} if cfg.fused_adam else {}
+    return torch.optim.AdamW(params, lr=base_lr, betas=cfg.adam_betas, eps=cfg.adam_eps,
+                             weight_decay=cfg.weight_decay, **kw)
+
+
+def make_accelerator(cfg: TrainConfig, accum: int, stage: str | None = None):
+    """accelerate's Accelerator for a run of ``stage``; ``mixed_precision="auto"`` is resolved here for the device it
+    picks (:func:`remoco.speed.stage_precision`) and recorded by :func:`remoco.runs.provenance`."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
-    return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=accum,
+    from .speed import stage_precision
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = stage_precision(cfg.mixed_precision, stage, device)
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != precision:
+        # accelerate keeps one state per process; a worker that trained another run at another precision must
+        # start afresh (remoco.shipped.run_jobs hands several runs to one process)
+        AcceleratorState._reset_state(True)
+    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=accum,
                        project_config=ProjectConfiguration(project_dir=str(cfg.out_dir)))
 
 
@@ -242,6 +265,53 @@ def vae_latent_scale(vae, dataset: TrainClips, n: int = 32) -> float:
     return float(1.0 / torch.cat(vals).std())
 
 
+def toy_vae_config_of(cfg: TrainConfig) -> dict:
+    """The toy VAE architecture a config asks for (:func:`remoco.models.toy_vae_config`)."""
+    from .models import toy_vae_config
+
+    return toy_vae_config(cfg.vae_channels, cfg.vae_layers_per_block, cfg.vae_latent_channels, cfg.vae_norm_channels)
+
+
+def vae_from_checkpoint(cfg: TrainConfig, checkpoint) -> nn.Module:
+    """The toy VAE of a VAE-stage training checkpoint folder (``.../vae/checkpoints/checkpoint-NNNNNN``, its
+    ``model.safetensors``), in eval mode; ``cfg`` names its architecture."""
+    from safetensors.torch import load_file
+
+    from . import models
+
+    f = Path(checkpoint) / "model.safetensors"
+    if not f.is_file():
+        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r} has no model.safetensors (a VAE training checkpoint)")
+    vae = models.build_toy_components(cfg.seed, vae_config=toy_vae_config_of(cfg))["vae"]
+    module = VAEModule(vae)
+    module.load_state_dict(load_file(f))
+    return vae.eval()
+
+
+def vae_training_frames(cfg: TrainConfig, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """What one VAE step reconstructs from a batch of clips ``x`` (B, L, 3, H, W): ``cfg.vae_frames`` consecutive
+    frames of each clip from a random start (all L when None; the temporal decoder needs neighbouring frames),
+    cropped to ``cfg.vae_crop`` pixels at a random place when set."""
+    B, L, _, H, W = x.shape
+    n = cfg.vae_frames or L
+    if n < L:
+        t0 = torch.randint(0, L - n + 1, (B,), generator=gen)
+        x = torch.stack([x[b, t0[b]:t0[b] + n] for b in range(B)])
+    crop = cfg.vae_crop
+    if crop is not None and crop < min(H, W):
+        ys = torch.randint(0, H - crop + 1, (B,), generator=gen)
+        xs = torch.randint(0, W - crop + 1, (B,), generator=gen)
+        x = torch.stack([x[b, :, :, ys[b]:ys[b] + crop, xs[b]:xs[b] + crop] for b in range(B)])
+    return x
+
+
+def vae_reconstruction_loss(cfg: TrainConfig, rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The toy VAE's reconstruction term: MSE, or L1 + MSE (``cfg.vae_loss``; L1 keeps pushing once the errors
+    are small, where MSE's gradient fades)."""
+    mse = torch.nn.functional.mse_loss(rec, x)
+    return mse + torch.nn.functional.l1_loss(rec, x) if cfg.vae_loss == "l1+mse" else mse
+
+
 def train_vae_stage(cfg: TrainConfig, root: Path) -> tuple[Path | None, dict]:
     from . import models
 
@@ -249,26 +319,21 @@ def train_vae_stage(cfg: TrainConfig, root: Path) -> tuple[Path | None, dict]:
     final = sdir / "final"
     if is_finished(final, cfg, "vae"):
         return final, {"skipped": True, "log": sdir / "log.csv"}
-    acc = make_accelerator(cfg, cfg.grad_accum)
-    comps = models.build_toy_components(cfg.seed)
+    acc = make_accelerator(cfg, cfg.grad_accum, "vae")
+    comps = models.build_toy_components(cfg.seed, vae_config=toy_vae_config_of(cfg))
     vae = comps["vae"]
     vae.train()
     module = VAEModule(vae)
     ds = TrainClips(cfg, with_flow=False)
-    crop = cfg.vae_crop
 
     def loss_fn(model, batch, gen):
-        x = to_pixels(batch["video"])  # (B, L, 3, H, W)
-        B, L, _, H, W = x.shape
-        if crop is not None and crop < min(H, W):
-            ys = torch.randint(0, H - crop + 1, (B,), generator=gen)
-            xs = torch.randint(0, W - crop + 1, (B,), generator=gen)
-            x = torch.stack([x[b, :, :, ys[b]:ys[b] + crop, xs[b]:xs[b] + crop] for b in range(B)])
-        x = x.flatten(0, 1).to(acc.device)
+        x = vae_training_frames(cfg, to_pixels(batch["video"]), gen).to(acc.device)  # (B, L', 3, h, w)
+        L = x.shape[1]
+        x = x.flatten(0, 1)
         h, w = x.shape[-2] // 4, x.shape[-1] // 4
         eps = torch.randn(x.shape[0], vae.config.latent_channels, h, w, generator=gen).to(acc.device)
         rec, kl = model(x, L, eps if cfg.vae_sample_posterior else torch.zeros_like(eps))
-        return torch.nn.functional.mse_loss(rec.float(), x) + cfg.vae_kl_weight * kl.mean() / x[0].numel()
+        return vae_reconstruction_loss(cfg, rec.float(), x) + cfg.vae_kl_weight * kl.mean() / x[0].numel()
 
     params = [p for p in vae.parameters() if p.requires_grad]
     res = run_loop(cfg, "vae", sdir, acc, module, params, cfg.vae_lr, cfg.vae_steps, loss_fn, ds)
@@ -286,26 +351,38 @@ def train_vae_stage(cfg: TrainConfig, root: Path) -> tuple[Path | None, dict]:
     return final, res
 
 
-def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Path | None = None):
-    """UNet stage (toy base) or controller stage; returns (final folder or None, loop result)."""
-    from diffusers import AutoencoderKLTemporalDecoder, StableVideoDiffusionPipeline
+@dataclass
+class DenoiserSetup:
+    """What one UNet or controller training run is built from (:func:`denoiser_setup`)."""
 
+    components: dict
+    unet: nn.Module
+    controller: nn.Module | None
+    params: list
+    frozen: FrozenEncoders
+    scaling_factor: float
+    module: Denoiser
+    dataset: TrainClips
+    loss_fn: object
+
+
+def denoiser_setup(cfg: TrainConfig, stage: str, device, vae_path: Path | None = None) -> DenoiserSetup:
+    """The models, trainable parameters, frozen encoders, clips and loss of a ``stage`` ("unet": the toy base's
+    3D-UNet; "controller": ReMoCo on ``cfg.base``) training run, as :func:`train` builds them (the profiler in
+    ``benchmarks/`` builds the same). ``loss_fn(model, batch, generator)`` is Eq. 3 on one micro-batch."""
     from . import edm, models
 
-    sdir = root / stage
-    final = sdir / "final"
-    if is_finished(final, cfg, stage):
-        return final, {"skipped": True, "log": sdir / "log.csv"}
-    acc = make_accelerator(cfg, cfg.grad_accum)
     if stage == "unet":
         comps = models.build_toy_components(cfg.seed)
         if vae_path is not None:
-            comps["vae"] = AutoencoderKLTemporalDecoder.from_pretrained(vae_path)
+            from .toy_vae import load_vae
+
+            comps["vae"] = load_vae(vae_path)
         unet = comps["unet"]
         unet.train()
         controller = None
         params = [p for p in unet.parameters() if p.requires_grad]
-    else:
+    elif stage == "controller":
         from .controller import ReMoCoController
         from .lora import add_lora
 
@@ -332,10 +409,11 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
                 p.requires_grad_(True)
             params = [{"params": params, "lr_scale": 1.0},
                       {"params": base_params, "lr_scale": cfg.unet_lr / cfg.lr}]
-    frozen = FrozenEncoders(comps["vae"], comps["image_encoder"], comps["feature_extractor"], acc.device,
-                     cfg.cache_latents)
+    else:
+        raise ValueError(f"stage must be 'unet' or 'controller', got {stage!r}")
+    frozen = FrozenEncoders(comps["vae"], comps["image_encoder"], comps["feature_extractor"], device,
+                            cfg.cache_latents)
     sf = float(comps["vae"].config.scaling_factor)
-    module = Denoiser(unet, controller)
     ds = TrainClips(cfg, with_flow=(stage == "controller" or cfg.motion_bucket == "flow"))
 
     def loss_fn(model, batch, gen):
@@ -344,6 +422,21 @@ def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Pat
                        b.get("condition"))
         return edm.denoising_loss(z0_hat, b["z0"], b["sigma"])
 
+    return DenoiserSetup(comps, unet, controller, params, frozen, sf, Denoiser(unet, controller), ds, loss_fn)
+
+
+def train_denoiser_stage(cfg: TrainConfig, root: Path, stage: str, vae_path: Path | None = None):
+    """UNet stage (toy base) or controller stage; returns (final folder or None, loop result)."""
+    from diffusers import StableVideoDiffusionPipeline
+
+    sdir = root / stage
+    final = sdir / "final"
+    if is_finished(final, cfg, stage):
+        return final, {"skipped": True, "log": sdir / "log.csv"}
+    acc = make_accelerator(cfg, cfg.grad_accum, stage)
+    setup = denoiser_setup(cfg, stage, acc.device, vae_path)
+    comps, sf, module, params, ds, loss_fn = (setup.components, setup.scaling_factor, setup.module, setup.params,
+                                              setup.dataset, setup.loss_fn)
     res = run_loop(cfg, stage, sdir, acc, module, params, cfg.lr, cfg.max_steps, loss_fn, ds)
     res["trainable"], res["total_params"] = count_trainable(module)
     if res["interrupted"]:

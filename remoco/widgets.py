@@ -91,6 +91,11 @@ def _guarded(method):
     return wrapper
 
 
+#: Recorded drag examples the demo's menu offers besides the photographs: ``{menu label: example JSON}``.
+RECORDED_EXAMPLES = {"recorded example (synthetic)": Path(__file__).resolve().parent.parent / "data" / "demo"
+                     / "example.json"}
+
+
 class DragDemo:
     """ipycanvas/ipywidgets drag demo (display it with ``display(demo.widget)`` or just ``demo``).
 
@@ -150,6 +155,8 @@ class DragDemo:
             self._samples = dict(_data.sample_images())
         except Exception:  # noqa: BLE001 - the picker just stays empty
             self._samples = {}
+        # recorded drawings (image + brush + drag) that chapter 8 measures, loaded whole from the menu
+        self._recorded = {label: path for label, path in RECORDED_EXAMPLES.items() if Path(path).is_file()}
 
         ch, cw = self.height * self.magnification, self.width * self.magnification
         self.canvas = MultiCanvas(2, width=cw, height=ch)
@@ -161,7 +168,7 @@ class DragDemo:
         self.canvas.on_mouse_out(self.on_mouse_out)
 
         lay = W.Layout(width="auto")
-        self.picker = W.Dropdown(options=list(self._samples) or ["(none)"], description="Sample",
+        self.picker = W.Dropdown(options=list(self._samples) + list(self._recorded) or ["(none)"], description="Sample",
                                  layout=W.Layout(width="260px"))
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Upload image")
         self.mode = W.ToggleButtons(options=[("Brush", "brush"), ("Erase", "erase"), ("Trajectory", "trajectory")],
@@ -369,6 +376,27 @@ class DragDemo:
         if name in self._samples:
             self._set_image(self._samples[name], name)
             self.show_message(f"Loaded sample image {name!r}; the drawing was reset.")
+        elif name in self._recorded:
+            self.load_example(self._recorded[name], name)
+            self.show_message(f"Loaded {name!r}: its image, brush and drag, as recorded (press Animate).")
+
+    def load_example(self, example, name: str = "example"):
+        """Load a recorded :class:`~remoco.bench.BenchExample` (or the path of its JSON): its image, brush, drawn
+        trajectories and settings (k, frames, steps, seed), as if drawn on the canvas."""
+        from .bench import load_bench_example
+
+        ex = load_bench_example(example) if isinstance(example, (str, os.PathLike)) else example
+        if not isinstance(ex, BenchExample):
+            raise ValueError(f"example: expected a BenchExample or the path of its JSON, got {type(example).__name__}")
+        if ex.image.shape[:2] != (self.height, self.width):
+            raise ValueError(f"example: recorded at {ex.image.shape[1]}x{ex.image.shape[0]} px, the demo runs at "
+                             f"{self.width}x{self.height} px")
+        self._set_image(ex.image, name)
+        self.state = DragState.from_mask(ex.brush_mask, ex.drawn_trajectories or ex.trajectories)
+        self.k.value, self.num_frames.value = int(ex.k), int(ex.num_frames)
+        self.steps.value, self.seed.value = int(ex.num_inference_steps or self.steps.value), int(ex.seed)
+        self.redraw()
+        self._write_state()
 
     @_guarded
     def _on_upload(self, change):

@@ -122,3 +122,18 @@ def test_example_summary_rows():
     t = ex.trajectories[0]
     assert rows["trajectory 1"].startswith(f"{len(t)} points") and f"({t[0][0]:g}, {t[0][1]:g})" in rows["trajectory 1"]
     assert rows["k, frames"] == f"{ex.k}, {ex.num_frames}"
+
+
+def test_example_condition_matches_what_run_bench_example_sends():
+    from remoco.bench import example_condition, load_bench_example
+
+    ex = load_bench_example(B.__file__.replace("remoco/bench.py", "data/demo/example.json"))
+    cond = example_condition(ex)
+    assert set(cond) == {"trajectories", "brush_mask", "k", "trajectory_fill"}
+    assert cond["k"] == ex.k and cond["trajectory_fill"] == ex.trajectory_fill
+    assert torch.equal(cond["brush_mask"], torch.from_numpy(np.asarray(ex.brush_mask, bool)))
+    assert example_condition(ex, trajectory_fill="block")["trajectory_fill"] == "block"
+    with pytest.raises(ValueError, match="empty_brush"):
+        example_condition(ex, empty_brush="maybe")
+    with pytest.raises(ValueError, match="trajectory_fill"):
+        example_condition(ex, trajectory_fill="everywhere")

@@ -246,7 +246,12 @@ def test_setup_chapter_fixes_seeds_and_threads(monkeypatch):
     before = torch.get_num_threads()
     try:
         monkeypatch.delenv(THREADS_ENV, raising=False)
-        assert setup_chapter(3, threads=1) == {"seed": 3, "threads": 1}
+        from remoco.speed import PRECISION_ENV
+
+        monkeypatch.setenv(PRECISION_ENV, "no")  # recorded, so the test leaves the environment as it found it
+        assert setup_chapter(3, threads=1)["precision"] == "no"  # a reviewer's choice is kept
+        monkeypatch.delenv(PRECISION_ENV)
+        assert setup_chapter(3, threads=1) == {"seed": 3, "threads": 1, "precision": "bf16"}
         assert torch.get_num_threads() == 1
         a = (random.random(), np.random.rand(), torch.rand(1).item())
         setup_chapter(3, threads=1)

@@ -140,3 +140,29 @@ def test_occluded_pixels_show_something_else():
     vis_err, occ_err = np.concatenate(vis_err), np.concatenate(occ_err)
     assert occ_err.size > 100
     assert np.median(occ_err) > 4 * np.median(vis_err) + 5
+
+
+def test_every_packaged_photo_loads_and_training_photos_hold_two_out():
+    imgs = data.sample_images(data.ALL_PHOTOS)
+    assert len(imgs) == len(data.ALL_PHOTOS) >= 15
+    for name, img in imgs.items():
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and min(img.shape[:2]) >= 100, name
+        assert img.std() > 10, name  # a picture, not a blank page
+    assert set(data.HELD_OUT_PHOTOS) <= set(data.ALL_PHOTOS)
+    assert not set(data.HELD_OUT_PHOTOS) & set(data.TRAIN_PHOTOS)
+    assert set(data.TRAIN_PHOTOS) | set(data.HELD_OUT_PHOTOS) == set(data.ALL_PHOTOS)
+
+
+def test_make_clip_photos():
+    default = data.make_clip(5, kind="object")
+    same = data.make_clip(5, kind="object", photos=data.PHOTO_NAMES)
+    assert torch.equal(default.video, same.video)  # the bench's clips do not change
+    grey = data.make_clip(5, kind="object", photos=("moon",))
+    assert not torch.equal(default.video, grey.video)
+    # a grey photograph gets a colour cast: the channels differ
+    v = grey.video.float()
+    assert (v[..., 0] - v[..., 2]).abs().mean() > 3
+    with pytest.raises(ValueError, match="photos"):
+        data.make_clip(5, photos=("no-such-photo",))
+    with pytest.raises(ValueError, match="photos"):
+        data.make_clip(5, photos=())

@@ -30,10 +30,16 @@ def test_overlay_trajectory_draws_on_a_copy_and_names_bad_input():
     f = np.zeros((16, 16, 3), np.uint8)
     img = R.overlay_trajectory(f, [np.array([[2.0, 2.0], [12.0, 12.0]])], colors=[(255, 0, 0)], scale=4)
     assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and f.sum() == 0
-    assert img[..., 0].max() == 255 and img[..., 1].max() == 0
+    assert img[..., 0].max() == 255 and img[..., 1].max() <= 20  # red, and the dark outline (20, 20, 20)
     assert img[10, 10, 0] == 255  # the start disc at (2 + 0.5) * 4 - 0.5 = 9.5
     assert img[49, 49, 0] == 255  # the end (arrow tip) at (12 + 0.5) * 4 - 0.5 = 49.5
     assert img[10, 49, 0] == 0  # away from the line
+    # on a white frame the path keeps a dark outline: the pixel beside the start disc is dark, not red or white
+    white = R.overlay_trajectory(np.full((16, 16, 3), 255, np.uint8), [np.array([[2.0, 2.0], [12.0, 12.0]])],
+                                 colors=[(255, 0, 0)], scale=4)
+    row = white[10, :, :].astype(int)
+    dark = np.nonzero(row.sum(axis=1) < 100)[0]
+    assert len(dark) and dark.min() < 10 and tuple(white[10, 10]) == (255, 0, 0)
     # float frames in [0, 1] and a single (P, 2) tensor are accepted
     t = torch.tensor([[2.0, 2.0], [12.0, 2.0]])
     assert R.overlay_trajectory(np.zeros((16, 16, 3), np.float32), t).shape == (64, 64, 3)

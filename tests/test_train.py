@@ -268,3 +268,30 @@ def test_atomic_checkpoint_leaves_no_partial_dir(tmp_path):
         runs.save_checkpoint(_FakeAccelerator(), root, s, {"global_step": s}, {}, keep=2)
     assert [s for s, _ in runs.list_checkpoints(root)] == [4, 5]
     assert not [p for p in root.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_vae_training_frames_windows_and_crops():
+    cfg = tiny("vae", "unused", num_frames=4, vae_frames=2, vae_crop=16)
+    x = torch.arange(2 * 4 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 4, 3, 32, 32)
+    out = T.vae_training_frames(cfg, x, torch.Generator().manual_seed(0))
+    assert out.shape == (2, 2, 3, 16, 16)
+    for b in range(2):  # consecutive frames of the same clip, the same crop in both
+        t = int((out[b, 0, 0, 0, 0] - x[b, 0, 0, 0, 0]) // (3 * 32 * 32))
+        assert torch.equal(out[b, 1] - out[b, 0], x[b, t + 1, :, :16, :16] - x[b, t, :, :16, :16])
+    full = T.vae_training_frames(cfg.replace(vae_frames=None, vae_crop=None), x, torch.Generator().manual_seed(0))
+    assert torch.equal(full, x)
+
+
+def test_vae_loss_and_checkpoint_loading(tmp_path):
+    x, y = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
+    cfg = tiny("vae", tmp_path / "v", vae_steps=2, vae_channels=(32, 32, 64), vae_batch_size=1)
+    assert float(T.vae_reconstruction_loss(cfg, y, x)) == pytest.approx(0.25)
+    assert float(T.vae_reconstruction_loss(cfg.replace(vae_loss="l1+mse"), y, x)) == pytest.approx(0.75)
+    res = T.train(cfg)
+    (step, ckpt), = runs.list_checkpoints(tmp_path / "v" / "vae" / "checkpoints")[-1:]
+    vae = T.vae_from_checkpoint(cfg, ckpt)
+    assert list(vae.config.block_out_channels) == [32, 32, 64]
+    saved = load_file(str(res.final_path / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(v, vae.state_dict()[k]) for k, v in saved.items())
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        T.vae_from_checkpoint(cfg, tmp_path)

@@ -199,3 +199,22 @@ def test_widget_animate_without_brush_is_an_error_unless_trajectory_blocks(demo,
     assert int(call["brush_mask"].sum()) == 8 * 8  # the dragged block is the motion region
     with pytest.raises(ValueError, match="empty_brush"):
         W.DragDemo(image=img, pipeline=FakePipeline(), empty_brush="nope")
+
+
+def test_menu_offers_the_recorded_example_and_loads_it_whole(demo):
+    label = next(iter(W.RECORDED_EXAMPLES))
+    assert label in demo.picker.options
+    ex = B.load_bench_example(W.RECORDED_EXAMPLES[label])
+    demo.picker.value = label
+    assert np.array_equal(demo.image, ex.image)
+    assert np.array_equal(demo.state.brush_mask, ex.brush_mask)
+    assert demo.state.num_trajectories == len(ex.drawn_trajectories or ex.trajectories)
+    assert (demo.k.value, demo.seed.value) == (ex.k, ex.seed)
+    loaded = demo.current_example()
+    assert np.allclose(loaded.drawn_trajectories[0], (ex.drawn_trajectories or ex.trajectories)[0])
+    demo.on_animate()  # the recorded drawing animates as it is
+    assert demo.last_frames is not None and demo.message_kind != "error"
+    with pytest.raises(ValueError, match="example"):
+        demo.load_example(42)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        demo.load_example("missing.json")

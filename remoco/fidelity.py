@@ -1,0 +1,176 @@
+"""Does the toy video model keep what it is given? Reconstruction through the VAE, the generated first frame
+against the conditioning image, and the colour of the dragged object over the clip.
+
+SVD's VAE reconstructs a frame closely and SVD's first generated frame closely matches its conditioning
+image; a toy trained from scratch has to earn both. These are the measurements chapter 1 and the shipping
+recipe use to check it:
+
+* :func:`vae_fidelity` — PSNR and SSIM of clips encoded and decoded by a VAE (``z = mean``), per set of
+  held-out clips (:func:`held_out_clips`: unseen synthetic object clips, both benches' scenes, every packaged
+  photograph as a still clip);
+* :func:`first_frame_fidelity` — PSNR of a generated video's first frame against its conditioning image, and
+  the mean colour of the brushed object in the last generated frame against the first
+  (:func:`object_colour_shift`); the real clips give that colour distance's floor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["FIDELITY_SEED", "psnr", "ssim", "held_out_clips", "reconstruct", "vae_fidelity", "vae_table",
+           "object_colour_shift", "first_frame_fidelity"]
+
+#: Seed of the held-out synthetic clips (training draws clip seeds ``data_seed * 1_000_003 + i`` with data_seed 0
+#: and i < num_clips, far below it).
+FIDELITY_SEED = 900_001
+
+
+def _uint8_video(video, name: str) -> np.ndarray:
+    v = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
+    if v.dtype != np.uint8 or v.ndim not in (3, 4) or v.shape[-1] != 3:
+        raise ValueError(f"{name} must be a uint8 array (H, W, 3) or (L, H, W, 3), got {v.dtype} {v.shape}")
+    return v
+
+
+def psnr(reference, estimate) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 images or videos of the same shape (peak 255), over all
+    pixels; ``inf`` when they are identical."""
+    a, b = _uint8_video(reference, "reference"), _uint8_video(estimate, "estimate")
+    if a.shape != b.shape:
+        raise ValueError(f"reference and estimate must have the same shape, got {a.shape} and {b.shape}")
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def ssim(reference, estimate) -> float:
+    """Structural similarity (scikit-image, 7 x 7 windows, colour channels averaged) of two uint8 images, or
+    its mean over the frames of two videos."""
+    from skimage.metrics import structural_similarity
+
+    a, b = _uint8_video(reference, "reference"), _uint8_video(estimate, "estimate")
+    if a.shape != b.shape:
+        raise ValueError(f"reference and estimate must have the same shape, got {a.shape} and {b.shape}")
+    a, b = (a[None], b[None]) if a.ndim == 3 else (a, b)
+    return float(np.mean([structural_similarity(x, y, channel_axis=-1, data_range=255) for x, y in zip(a, b)]))
+
+
+def _still(img: np.ndarray, size: int, num_frames: int) -> np.ndarray:
+    """A photograph resized so its short side is ``size``, centre-cropped to a square, repeated as a clip."""
+    import cv2
+
+    h, w = img.shape[:2]
+    s = size / min(h, w)
+    r = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_AREA)
+    y0, x0 = (r.shape[0] - size) // 2, (r.shape[1] - size) // 2
+    return np.repeat(r[None, y0:y0 + size, x0:x0 + size], num_frames, axis=0)
+
+
+def held_out_clips(num_clips: int = 16, seed: int = FIDELITY_SEED, num_frames: int = 8, size: int = 64,
+                   bench_root=None) -> dict:
+    """``{set: [uint8 (L, size, size, 3) clips]}`` no training run has seen: ``"object clips"`` (``num_clips``
+    synthetic object clips, seeds ``seed + i``), ``"bench scenes"`` (the ground-truth clips of the first
+    ``num_clips // 2`` entries of each toy bench set, ``data/bench``) and ``"photographs"`` (every image of
+    :data:`remoco.data.ALL_PHOTOS`, resized and centre-cropped, as a still clip)."""
+    from . import data
+    from .benchset import ground_truth_clip, load_bench
+    from .config import SHIPPED_DIR
+
+    if isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 2:
+        raise ValueError(f"num_clips must be an int >= 2, got {num_clips!r}")
+    out = {"object clips": [data.make_clip(seed + i, num_frames, size, size, kind="object").video.numpy()
+                            for i in range(num_clips)]}
+    root = SHIPPED_DIR.parent / "bench" if bench_root is None else Path(bench_root)
+    scenes = []
+    for set_name in ("fine", "object"):
+        bench = load_bench(root / set_name, verify=False)
+        for e in bench.entries[:num_clips // 2]:
+            scenes.append(ground_truth_clip(e.truth).video.numpy())
+    out["bench scenes"] = scenes
+    out["photographs"] = [_still(img, size, num_frames) for img in data.sample_images(data.ALL_PHOTOS).values()]
+    return out
+
+
+@torch.no_grad()
+def reconstruct(vae, video) -> np.ndarray:
+    """A uint8 clip (L, H, W, 3) encoded (posterior mean) and decoded by ``vae`` (an
+    :class:`AutoencoderKLTemporalDecoder`, all L frames decoded together)."""
+    v = _uint8_video(video, "video")
+    v = v[None] if v.ndim == 3 else v
+    p = next(vae.parameters())
+    x = torch.from_numpy(v).permute(0, 3, 1, 2).to(p.device, p.dtype) / 127.5 - 1.0
+    z = vae.encode(x).latent_dist.mode()
+    rec = vae.decode(z, num_frames=x.shape[0]).sample
+    return ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def vae_fidelity(vae, clips: dict) -> dict:
+    """``{set: {"psnr": [dB per clip], "ssim": [...], "psnr_frame1": [...]}}`` of ``vae``'s reconstructions of
+    ``clips`` (:func:`held_out_clips`), plus ``"all"`` pooling the sets."""
+    out = {}
+    for name, vids in clips.items():
+        recs = [reconstruct(vae, v) for v in vids]
+        out[name] = {"psnr": [psnr(v, r) for v, r in zip(vids, recs)],
+                     "ssim": [ssim(v, r) for v, r in zip(vids, recs)],
+                     "psnr_frame1": [psnr(v[0], r[0]) for v, r in zip(vids, recs)]}
+    out["all"] = {k: [x for name in clips for x in out[name][k]] for k in ("psnr", "ssim", "psnr_frame1")}
+    return out
+
+
+def vae_table(scores: dict) -> list[dict]:
+    """Rows ``{held-out set, clips, PSNR (dB), lowest PSNR (dB), SSIM}`` of :func:`vae_fidelity`'s scores."""
+    return [{"held-out set": name, "clips": len(v["psnr"]), "PSNR (dB)": float(np.mean(v["psnr"])),
+             "lowest PSNR (dB)": float(np.min(v["psnr"])), "SSIM": float(np.mean(v["ssim"]))}
+            for name, v in scores.items()]
+
+
+def object_colour_shift(video, region) -> float:
+    """Mean |difference| over RGB (grey levels) between the mean colour of the object in the first frame (the
+    pixels of ``region``, a (H, W) bool mask) and in the last frame, where each of those pixels is followed by
+    the clip's own flow from the first to the last frame (OpenCV DIS, :func:`remoco.flow.estimate_flow`)."""
+    from .flow import estimate_flow
+
+    v = _uint8_video(video, "video")
+    m = region.numpy() if isinstance(region, torch.Tensor) else np.asarray(region)
+    if m.dtype != bool or m.shape != v.shape[1:3] or not m.any():
+        raise ValueError(f"region must be a non-empty bool mask of shape {v.shape[1:3]}, got {m.dtype} {m.shape}")
+    flow, _ = estimate_flow(torch.from_numpy(v))
+    H, W = m.shape
+    ys, xs = np.nonzero(m)
+    d = flow[-1].numpy()[ys, xs]  # each object pixel's displacement to the last frame
+    ys2, xs2 = np.round(ys + d[:, 1]).astype(int), np.round(xs + d[:, 0]).astype(int)
+    keep = (ys2 >= 0) & (ys2 < H) & (xs2 >= 0) & (xs2 < W)
+    if not keep.any():
+        return float("nan")
+    first = v[0][ys, xs].astype(np.float64).mean(axis=0)
+    last = v[-1][ys2[keep], xs2[keep]].astype(np.float64).mean(axis=0)
+    return float(np.abs(first - last).mean())
+
+
+def first_frame_fidelity(pipelines: dict, num_clips: int = 8, seed: int = FIDELITY_SEED,
+                         num_inference_steps: int = 15, num_frames: int = 8, size: int = 64,
+                         batch_size: int = 8, precision: str = "auto") -> dict:
+    """Does generation keep the conditioning image? For ``num_clips`` held-out object clips, each pipeline's
+    video from the clip's first frame (no motion condition, generator seeds ``seed + 1000 + i``): PSNR of the
+    generated first frame against that frame (``"first_frame_psnr"``) and the brushed object's colour shift
+    from the first to the last frame (:func:`object_colour_shift`), with the real clips' shift under
+    ``"data"`` as the floor. Returns ``{"first_frame_psnr": {name: [dB]}, "colour_shift": {name or "data": [grey
+    levels]}, "inputs": [first frames], "videos": {name: [generated videos]}}``."""
+    from . import data
+    from .evaluate import generated_videos_from_first_frames, object_trajectory
+
+    clips = [data.make_clip(seed + i, num_frames, size, size, kind="object") for i in range(num_clips)]
+    brushes = [object_trajectory(c)[1] for c in clips]
+    videos = generated_videos_from_first_frames(pipelines, clips, [seed + 1000 + i for i in range(num_clips)],
+                                                num_inference_steps=num_inference_steps, batch_size=batch_size,
+                                                precision=precision)
+    firsts = [c.video[0].numpy() for c in clips]
+    out = {"first_frame_psnr": {}, "colour_shift": {"data": [object_colour_shift(c.video, b)
+                                                             for c, b in zip(clips, brushes)]},
+           "inputs": firsts, "videos": videos}
+    for name, vids in videos.items():
+        out["first_frame_psnr"][name] = [psnr(f, v[0]) for f, v in zip(firsts, vids)]
+        out["colour_shift"][name] = [object_colour_shift(v, b) for v, b in zip(vids, brushes)]
+    return out

@@ -1,0 +1,59 @@
+"""Tests of remoco.fidelity: PSNR / SSIM on known answers, reconstruction, object colour shift."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from remoco import data, fidelity, models
+from remoco.evaluate import object_trajectory
+
+
+def test_psnr_and_ssim_known_answers():
+    rng = np.random.default_rng(0)
+    a = rng.integers(20, 230, (4, 16, 16, 3)).astype(np.uint8)
+    assert fidelity.psnr(a, a) == math.inf
+    b = (a.astype(int) + 10).astype(np.uint8)  # every pixel off by 10 grey levels
+    assert fidelity.psnr(a, b) == pytest.approx(20 * math.log10(255 / 10), abs=1e-9)
+    assert fidelity.ssim(a, a) == pytest.approx(1.0)
+    noisy = np.clip(a.astype(int) + rng.integers(-40, 41, a.shape), 0, 255).astype(np.uint8)
+    assert fidelity.ssim(a, b) > fidelity.ssim(a, noisy)  # a constant shift keeps the structure, noise does not
+    with pytest.raises(ValueError, match="same shape"):
+        fidelity.psnr(a, a[:2])
+    with pytest.raises(ValueError, match="uint8"):
+        fidelity.psnr(a.astype(np.float32), a)
+
+
+def test_reconstruct_and_vae_fidelity_shapes():
+    vae = models.build_toy_components(0)["vae"].eval()
+    clip = data.make_clip(1).video.numpy()
+    rec = fidelity.reconstruct(vae, clip)
+    assert rec.shape == clip.shape and rec.dtype == np.uint8
+    r = fidelity.vae_fidelity(vae, {"a": [clip], "b": [clip, clip]})
+    assert len(r["all"]["psnr"]) == 3 and r["a"]["psnr"][0] == pytest.approx(r["b"]["psnr"][1])
+    assert r["a"]["psnr"][0] < 20  # an untrained VAE does not reconstruct
+
+
+def test_held_out_clips():
+    clips = fidelity.held_out_clips(num_clips=2)
+    assert [len(clips[k]) for k in ("object clips", "bench scenes")] == [2, 2]
+    assert len(clips["photographs"]) == len(data.ALL_PHOTOS)
+    for vids in clips.values():
+        for v in vids:
+            assert v.shape == (8, 64, 64, 3) and v.dtype == np.uint8
+    with pytest.raises(ValueError, match="num_clips"):
+        fidelity.held_out_clips(num_clips=1)
+
+
+def test_object_colour_shift_floor_and_recoloured_object():
+    clip = data.make_clip(2, kind="object")
+    _, region = object_trajectory(clip)
+    v = clip.video.numpy()
+    floor = fidelity.object_colour_shift(v, region)
+    assert floor < 8
+    recoloured = v.copy()
+    recoloured[-1] = np.clip(recoloured[-1].astype(int) + np.array([60, -60, 0]), 0, 255).astype(np.uint8)
+    assert fidelity.object_colour_shift(recoloured, region) > floor + 25
+    with pytest.raises(ValueError, match="region"):
+        fidelity.object_colour_shift(v, torch.zeros(64, 64, dtype=torch.bool))
