@@ -166,9 +166,9 @@ FROZEN_BASE_RECIPE = {"unet_lr": 0.0, "max_steps": 1000, "lr": 1e-3}
 #: reproduce``) were trained, with the values they were trained with: the faster training path
 #: (:data:`remoco.config.FAST_PATH`, benchmarks/same_science.py shows it trains to the same place) replaced
 #: :data:`remoco.config.BASELINE_PATH`; training scenes draw from every packaged photograph but the held-out ones
-#: instead of the bench's seven; the toy VAE's GroupNorm holds 4 channels per group instead of one (chapter 1). The next ``remoco ship`` trains with the preset; the tests
-#: accept exactly these differences between a stored config and today's, and fail once a retrained checkpoint
-#: makes one stale.
+#: instead of the bench's seven; the toy VAE's GroupNorm holds 4 channels per group instead of one (chapter 1). The
+#: next ``remoco ship`` trains with the preset; the tests accept exactly these differences between a stored config
+#: and today's, and fail once a retrained checkpoint makes one stale.
 PENDING_RETRAIN = {**BASELINE_PATH, "photos": "bench", "vae_norm_channels": None}
 
 
