@@ -4,10 +4,10 @@ diffusers' ``AutoencoderKLTemporalDecoder`` normalises with 32 groups everywhere
 widths (128-512 channels) a group holds 4-16 channels; at the toy's 32 channels every group is one channel, i.e. an
 instance norm that removes each channel's mean and scale per frame — the information a reconstruction needs most
 (colour, brightness) then survives only through the residual paths. This probe trains the toy preset's VAE stage
-twice from the same seed on the same batches — as shipped, and with every GroupNorm of the VAE given
-``channels // 4`` groups instead (4 channels per group, SVD's smallest) — and scores both on the held-out clips of
-:func:`remoco.fidelity.held_out_clips` every ``--every`` steps. A probe only: the patched VAE cannot be saved as
-a diffusers config (the group count is not one of its arguments).
+twice from the same seed on the same batches — as diffusers builds it, and with every GroupNorm of the VAE given
+``channels // 4`` groups instead (4 channels per group, SVD's smallest: ``vae_norm_channels=4``, the
+:class:`remoco.toy_vae.ToyAutoencoderKLTemporalDecoder` this probe led to) — and scores both on the held-out clips of
+:func:`remoco.fidelity.held_out_clips` every ``--every`` steps.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vae_norm_probe.py --steps 400 --every 100
 """
@@ -31,23 +31,11 @@ from remoco.runs import STAGE_ID, seed_int, step_generator
 REPO = Path(__file__).resolve().parent.parent
 
 
-def regroup(module: torch.nn.Module, per_group: int = 4) -> int:
-    """Give every GroupNorm of ``module`` ``channels // per_group`` groups (in place); returns how many changed."""
-    n = 0
-    for name, child in list(module.named_modules()):
-        for attr, sub in list(child.named_children()):
-            if isinstance(sub, torch.nn.GroupNorm) and sub.num_channels // per_group != sub.num_groups:
-                new = torch.nn.GroupNorm(max(1, sub.num_channels // per_group), sub.num_channels, sub.eps,
-                                         sub.affine)
-                setattr(child, attr, new)
-                n += 1
-    return n
-
-
 def run(cfg: config.TrainConfig, patched: bool, steps: int, every: int, clips: dict) -> list[dict]:
     torch.manual_seed(0)
-    vae = models.build_toy_components(cfg.seed, vae_config=T.toy_vae_config_of(cfg))["vae"]
-    changed = regroup(vae) if patched else 0
+    vae = models.build_toy_components(cfg.seed, vae_config=T.toy_vae_config_of(
+        cfg.replace(vae_norm_channels=4 if patched else None)))["vae"]
+    changed = sum(isinstance(m, torch.nn.GroupNorm) and m.num_groups != 32 for m in vae.modules())
     vae.train()
     module = T.VAEModule(vae)
     opt = torch.optim.AdamW(vae.parameters(), cfg.vae_lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay,

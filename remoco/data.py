@@ -138,7 +138,9 @@ def _photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(np.round(img[..., :3]).astype(np.uint8))
 
 
+@functools.lru_cache(maxsize=None)
 def _is_grey(name: str) -> bool:
+    """Is the photograph grey (three equal channels)? Asked once per crop while clips are drawn, so cached."""
     img = _photo(name)
     return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
 

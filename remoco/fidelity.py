@@ -57,17 +57,6 @@ def ssim(reference, estimate) -> float:
     return float(np.mean([structural_similarity(x, y, channel_axis=-1, data_range=255) for x, y in zip(a, b)]))
 
 
-def _still(img: np.ndarray, size: int, num_frames: int) -> np.ndarray:
-    """A photograph resized so its short side is ``size``, centre-cropped to a square, repeated as a clip."""
-    import cv2
-
-    h, w = img.shape[:2]
-    s = size / min(h, w)
-    r = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_AREA)
-    y0, x0 = (r.shape[0] - size) // 2, (r.shape[1] - size) // 2
-    return np.repeat(r[None, y0:y0 + size, x0:x0 + size], num_frames, axis=0)
-
-
 def held_out_clips(num_clips: int = 16, seed: int = FIDELITY_SEED, num_frames: int = 8, size: int = 64,
                    bench_root=None) -> dict:
     """``{set: [uint8 (L, size, size, 3) clips]}`` no training run has seen: ``"object clips"`` (``num_clips``
@@ -77,6 +66,7 @@ def held_out_clips(num_clips: int = 16, seed: int = FIDELITY_SEED, num_frames: i
     from . import data
     from .benchset import ground_truth_clip, load_bench
     from .config import SHIPPED_DIR
+    from .video import resize_center_crop
 
     if isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 2:
         raise ValueError(f"num_clips must be an int >= 2, got {num_clips!r}")
@@ -89,7 +79,9 @@ def held_out_clips(num_clips: int = 16, seed: int = FIDELITY_SEED, num_frames: i
         for e in bench.entries[:num_clips // 2]:
             scenes.append(ground_truth_clip(e.truth).video.numpy())
     out["bench scenes"] = scenes
-    out["photographs"] = [_still(img, size, num_frames) for img in data.sample_images(data.ALL_PHOTOS).values()]
+    # each photograph resized to cover size x size and centre-cropped (the paper's preprocessing), as a still clip
+    out["photographs"] = [np.repeat(resize_center_crop(torch.from_numpy(img[None]), size, size).numpy(), num_frames,
+                                    axis=0) for img in data.sample_images(data.ALL_PHOTOS).values()]
     return out
 
 
