@@ -10,7 +10,9 @@ seconds the log gives for that step. The latent channels stay 4: the toy UNet's 
 channels) is kept.
 
 Writes ``--out`` (default ``results/vae_sweep.json``), which chapter 1 plots. Resumable: finished runs in
-``--work`` are reused.
+``--work`` are reused. Stored beside it: ``results/vae_sweep_long.json`` (two recipes, 2,000 steps) and
+``results/vae_sweep_4x2.json`` (the wide recipe on 4 clips x 2 frames per step, 4 vs 32 channels per GroupNorm group,
+600 steps).
 
     .venv/bin/python benchmarks/vae_sweep.py --steps 1200 --every 300 --jobs 2
 """
@@ -45,6 +47,12 @@ VARIANTS = {
     "wide, 2x4, L1+MSE, 4 ch/group": ("32/64/64, full frames, 2 clips x 4 frames, L1 + MSE, 4 channels per group",
                                       {**WIDE, "vae_batch_size": 2, "vae_frames": 4, "vae_loss": "l1+mse",
                                        "vae_norm_channels": 4}),
+    "wide, 4x2, L1+MSE, 4 ch/group": ("32/64/64, full frames, 4 clips x 2 frames, L1 + MSE, 4 channels per group",
+                                      {**WIDE, "vae_batch_size": 4, "vae_frames": 2, "vae_loss": "l1+mse",
+                                       "vae_norm_channels": 4}),
+    "wide, 4x2, L1+MSE, 32 ch/group": ("32/64/64, full frames, 4 clips x 2 frames, L1 + MSE, 32 channels per group",
+                                       {**WIDE, "vae_batch_size": 4, "vae_frames": 2, "vae_loss": "l1+mse",
+                                        "vae_norm_channels": 32}),
     "wide, 1x8, MSE": ("32/64/64, full frames, 1 clip x 8 frames, MSE",
                        {**WIDE, "vae_batch_size": 1, "vae_loss": "mse"}),
     "wide x2 layers, 1x8, L1+MSE": ("32/64/64 with 2 layers per block, full frames, 1 clip x 8 frames, L1 + MSE",

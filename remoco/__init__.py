@@ -13,7 +13,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``gaussian``          the Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl)
 ``edm``               SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
 ``models``            the toy and paper-scale SVD components (diffusers classes)
-``toy_vae``           SVD's temporal-decoder VAE with a settable GroupNorm size (toy widths)
+``toy_vae``           SVD's temporal-decoder VAE with a settable GroupNorm size (toy widths); decoding
 ``controller``        motion encoder, adaptive feature modulation (Eq. 8); save / load a controller
 ``lora``              LoRA on the UNet's attention (Eq. 9); the UNet weights a jointly trained controller carries
 ``pipeline``          :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
@@ -35,6 +35,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``bench_eval``        one system on one bench set: seeded videos, per-entry metrics, FID / FVD (Sec. 4.1)
 ``reproduce``         the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
 ``report``            results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
+``decide``            paired intervals (t, two-level bootstrap), verdicts, smallest detectable effect
 ``widgets``           the ipywidgets drag demo
 ``cli``               the ``remoco`` command line
 ``book_utils``        how chapters show library source, videos and tables; a chapter's seeds and threads

@@ -3,7 +3,7 @@
 ::
 
     remoco train      --preset toy-cpu --stage controller --out runs/remoco [--config run.yaml] [--set k=4]
-    remoco ship       [--variants remoco gaussian] [--jobs 2]  # retrain the shipped toy checkpoints (data/checkpoints)
+    remoco ship       [--variants remoco gaussian traj_only] [--jobs 2]  # retrain every shipped toy checkpoint
     remoco conditions --video clip.mp4 --out cond.safetensors --preview cond.png      # Sec. 3.2 (training)
     remoco conditions --example data/demo/example.json --out cond.safetensors          # Sec. 3.4 (a drag)
     remoco demo       [--port 8888]                     # the drag demo in JupyterLab
@@ -53,14 +53,16 @@ def _add_ship(sub) -> None:
                        description="Train the toy base and the controller variants from scratch (resumable in "
                                    "--work) and copy their weights, configs and logs to --dest.")
     p.add_argument("--preset", default="toy-cpu", choices=tuple(PRESETS))
-    p.add_argument("--variants", nargs="+", default=["remoco", "gaussian"],
-                   help="controller variants to ship (default: ReMoCo and the Gaussian-trajectory baseline)")
+    p.add_argument("--variants", nargs="+", default=["remoco", "gaussian", "traj_only"],
+                   help="controller variants to ship (default: ReMoCo, the Gaussian-trajectory baseline and ReMoCo "
+                        "without the motion mask)")
     p.add_argument("--work", default="runs/ship", help="work folder (resumable)")
     p.add_argument("--dest", default=None, help="default: data/checkpoints")
     p.add_argument("--base", default=None,
                    help="a finished toy base folder (e.g. data/checkpoints/toy-base): train only the controllers")
-    p.add_argument("--frozen-base", action="store_true",
-                   help="then also the paper's frozen-base ReMoCo controller (data/checkpoints/remoco-frozen-toy)")
+    p.add_argument("--no-frozen-base", dest="frozen_base", action="store_false",
+                   help="skip the paper's frozen-base ReMoCo controller (data/checkpoints/remoco-frozen-toy), which "
+                        "otherwise trains in the same pool of --jobs processes")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--jobs", type=int, default=2,
                    help="controller variants trained at once, one process each (default 2: both cores busy)")
@@ -68,16 +70,13 @@ def _add_ship(sub) -> None:
 
 def _run_ship(args) -> int:
     from .config import SHIPPED_DIR, VARIANTS
-    from .shipped import ship, ship_frozen_base_controller
+    from .shipped import ship
 
     bad = [v for v in args.variants if v not in VARIANTS]
     if bad:
         raise ValueError(f"--variants: unknown {bad}; choose from {VARIANTS}")
     summary = ship(args.work, args.dest or SHIPPED_DIR, args.preset, tuple(args.variants),
-                   progress=not args.no_progress, jobs=args.jobs, base=args.base)
-    if args.frozen_base:
-        summary = ship_frozen_base_controller(args.work, args.dest or SHIPPED_DIR, args.preset, base=args.base,
-                                              progress=not args.no_progress)
+                   progress=not args.no_progress, jobs=args.jobs, base=args.base, frozen_base=args.frozen_base)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

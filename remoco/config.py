@@ -345,7 +345,7 @@ PRESETS: dict[str, dict] = {
         displacement_scale=8.0, base=str(SHIPPED_DIR / "toy-base"), lora_rank=8,
         batch_size=4, grad_accum=1, max_steps=2400, lr=2e-4, lr_schedule="cosine", warmup_steps=50,
         **FAST_PATH, p_mean=1.5, p_std=1.6, cond_dropout=0.1, fps=7, motion_bucket_id=127,
-        motion_bucket="flow", vae_steps=1000, vae_batch_size=2, vae_crop=32, vae_lr=1e-3, vae_kl_weight=1e-6,
+        motion_bucket="flow", vae_steps=2000, vae_batch_size=2, vae_crop=32, vae_lr=1e-3, vae_kl_weight=1e-6,
         vae_sample_posterior=False, vae_norm_channels=4, photos="train",
         checkpoint_every=100, flow_source="gt",
     ),
@@ -395,7 +395,7 @@ _LATE_FIELDS = {"photos": "bench", "vae_channels": (32, 32, 32), "vae_layers_per
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:
     """The :class:`TrainConfig` of a preset (``"toy-cpu"`` or ``"paper"``) for ``stage``, with overrides.
 
-    At the toy preset the base stage uses 1000 VAE steps at lr 1e-3, then ``max_steps=2400`` UNet steps at lr
+    At the toy preset the base stage uses 2000 VAE steps at lr 1e-3, then ``max_steps=2400`` UNet steps at lr
     2e-4, and the controller 1800 steps at lr 3e-4 (higher than the paper's 1e-5: trained in minutes, from a toy
     base) with the toy UNet itself training at ``unet_lr=1e-4`` (a departure: ``unet_lr=0`` freezes it as the paper
     does); the controller stage draws its clips from :data:`TOY_CONTROLLER_KINDS`."""

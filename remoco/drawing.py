@@ -277,22 +277,29 @@ def plot_flow_estimate(clip, flow_est, visibility_est, title: str, estimator: st
     return fig
 
 
-def plot_vae_sweep(sweep: dict, goal_db: float | None = 25.0, key: str = "all psnr"):
+def plot_vae_sweep(sweep: dict, goal_db: float | None = 25.0, key: str = "all psnr", longer: dict | None = None):
     """PSNR of held-out reconstructions against training minutes, one line per variant of a VAE sweep
-    (``results/vae_sweep.json``, ``benchmarks/vae_sweep.py``), with the goal as a dashed line. Returns the
-    matplotlib Figure."""
+    (``results/vae_sweep.json``, ``benchmarks/vae_sweep.py``), with the goal as a dashed line. ``longer``: a second
+    sweep of some of the same variants trained for more steps (``results/vae_sweep_long.json``), drawn dashed in its
+    variant's colour. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=90)
+    colours = {}
     for name, v in sweep["variants"].items():
         c = v["curve"]
-        ax.plot([p["minutes"] for p in c], [p[key] for p in c], marker="o", ms=4, label=name)
+        (line,) = ax.plot([p["minutes"] for p in c], [p[key] for p in c], marker="o", ms=4, label=name)
+        colours[name] = line.get_color()
+    for name, v in (longer or {}).get("variants", {}).items():
+        c = v["curve"]
+        ax.plot([p["minutes"] for p in c], [p[key] for p in c], marker="s", ms=3, ls="--", color=colours.get(name),
+                label=f"{name}, {longer['steps']:,} steps")
     if goal_db is not None:
         ax.axhline(goal_db, color="k", ls="--", lw=0.8, label=f"goal {goal_db:g} dB")
     ax.set_xlabel(f"training minutes (one thread, {sweep.get('runs at once', 1)} runs at once)")
     ax.set_ylabel("PSNR (dB), held-out clips")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 

@@ -10,7 +10,8 @@ recipe use to check it:
   photograph as a still clip);
 * :func:`first_frame_fidelity` — PSNR of a generated video's first frame against its conditioning image, and
   the mean colour of the brushed object in the last generated frame against the first
-  (:func:`object_colour_shift`); the real clips give that colour distance's floor.
+  (:func:`object_colour_shift`); the real clips give that colour distance's floor;
+* :func:`vae_study_figures` — the figures chapter 1 quotes from the stored VAE sweep and probe.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = ["FIDELITY_SEED", "psnr", "ssim", "held_out_clips", "reconstruct", "vae_fidelity", "vae_table",
-           "object_colour_shift", "first_frame_fidelity"]
+           "object_colour_shift", "first_frame_fidelity", "vae_study_figures"]
 
 #: Seed of the held-out synthetic clips (training draws clip seeds ``data_seed * 1_000_003 + i`` with data_seed 0
 #: and i < num_clips, far below it).
@@ -88,13 +89,15 @@ def held_out_clips(num_clips: int = 16, seed: int = FIDELITY_SEED, num_frames: i
 @torch.no_grad()
 def reconstruct(vae, video) -> np.ndarray:
     """A uint8 clip (L, H, W, 3) encoded (posterior mean) and decoded by ``vae`` (an
-    :class:`AutoencoderKLTemporalDecoder`, all L frames decoded together)."""
+    :class:`AutoencoderKLTemporalDecoder`, all L frames decoded together, or a frame-wise one)."""
     v = _uint8_video(video, "video")
     v = v[None] if v.ndim == 3 else v
     p = next(vae.parameters())
     x = torch.from_numpy(v).permute(0, 3, 1, 2).to(p.device, p.dtype) / 127.5 - 1.0
     z = vae.encode(x).latent_dist.mode()
-    rec = vae.decode(z, num_frames=x.shape[0]).sample
+    from .toy_vae import decode_frames
+
+    rec = decode_frames(vae, z, x.shape[0])
     return ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -165,4 +168,25 @@ def first_frame_fidelity(pipelines: dict, num_clips: int = 8, seed: int = FIDELI
     for name, vids in videos.items():
         out["first_frame_psnr"][name] = [psnr(f, v[0]) for f, v in zip(firsts, vids)]
         out["colour_shift"][name] = [object_colour_shift(v, b) for v, b in zip(vids, brushes)]
+    return out
+
+
+def vae_study_figures(sweep: dict, longer: dict, arch_probe: dict) -> dict[str, str]:
+    """The figures chapter 1 quotes from the stored VAE studies, formatted for the page: the sweep's last points
+    (``results/vae_sweep.json``), the longer runs' (``results/vae_sweep_long.json``) and the decoder / latent
+    probe's (``results/vae_arch_probe.json``: temporal vs frame-wise decoder at the temporal run's last step, and
+    the gain of 8 / 16 latent channels over 4 at the last step the larger latents reached)."""
+    last = {name: v["curve"][-1]["all psnr"] for name, v in sweep["variants"].items()}
+    first4 = longer["variants"]["first toy VAE, 4 ch/group"]["curve"][-1]
+    arch = {name: {p["step"]: p["all"] for p in r["points"]} for name, r in arch_probe["runs"].items()}
+    temporal = arch["temporal, 4 latent channels"]
+    lat_step = max(arch["temporal, 8 latent channels"])
+    out = {"sweep_steps": f"{sweep['steps']:,}", "sweep_first": f"{last['first toy VAE']:.1f}",
+           "sweep_wide": f"{last['wide, 2x4, L1+MSE']:.1f}", "sweep_first4": f"{last['first toy VAE, 4 ch/group']:.1f}",
+           "sweep_wide4": f"{last['wide, 2x4, L1+MSE, 4 ch/group']:.1f}", "long_steps": f"{longer['steps']:,}",
+           "long_first4": f"{first4['all psnr']:.1f}", "long_first4_min": f"{first4['minutes']:.0f}",
+           "arch_steps": f"{max(temporal):,}", "arch_temporal": f"{temporal[max(temporal)]:.1f}",
+           "arch_frame": f"{arch['frame, 4 latent channels'][max(temporal)]:.1f}", "arch_lat_steps": f"{lat_step:,}"}
+    for n in (8, 16):
+        out[f"arch_lat{n}_gain"] = f"{arch[f'temporal, {n} latent channels'][lat_step] - temporal[lat_step]:+.1f}"
     return out

@@ -69,11 +69,12 @@ def quiet_transformers():
 
 
 # --------------------------------------------------------------------------------------------- configs
-def toy_unet_config() -> dict:
+def toy_unet_config(latent_channels: int = 4) -> dict:
     """Config of the toy 3D-UNet: 3 levels of 64 channels, attention only at the middle level.
 
     Constraints kept from SVD: every channel count is a multiple of 32 (GroupNorm with 32 groups),
-    ``in_channels`` = 2 x 4 latent channels (noised latents ++ reference-frame latent, pathway a),
+    ``in_channels`` = 2 x ``latent_channels`` (noised latents ++ reference-frame latent, pathway a; SVD: 2 x 4),
+    ``out_channels`` = ``latent_channels`` (the toy VAE's, :func:`toy_vae_config`),
     ``projection_class_embeddings_input_dim`` = 3 x ``addition_time_embed_dim`` (fps, motion bucket,
     noise augmentation), ``cross_attention_dim`` = CLIP ``projection_dim`` (pathway b).
 
@@ -86,8 +87,8 @@ def toy_unet_config() -> dict:
     """
     return dict(
         sample_size=TOY_HEIGHT // 4,
-        in_channels=8,
-        out_channels=4,
+        in_channels=2 * int(latent_channels),
+        out_channels=int(latent_channels),
         down_block_types=(
             "DownBlockSpatioTemporal",
             "CrossAttnDownBlockSpatioTemporal",
@@ -154,7 +155,8 @@ def toy_vae_config(block_out_channels=(32, 32, 32), layers_per_block: int = 1, l
     defaults are the first toy VAE's). ``scaling_factor`` 0.18215 is SVD's VAE value (``vae/config.json``);
     training replaces it by the measured ``1 / std`` of the latents. ``norm_channels_per_group`` (set: the VAE is a
     :class:`remoco.toy_vae.ToyAutoencoderKLTemporalDecoder`) sizes its GroupNorm groups; ``None`` keeps diffusers'
-    32 groups (one channel per group at 32 channels)."""
+    32 groups (one channel per group at 32 channels). The toy UNet's channels follow ``latent_channels``
+    (:func:`toy_unet_config`)."""
     block_out_channels = tuple(int(c) for c in block_out_channels)
     if len(block_out_channels) != 3:
         raise ValueError(f"block_out_channels must have 3 levels (spatial factor 4), got {block_out_channels!r}")
@@ -237,22 +239,21 @@ def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
         )
         from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
+        from .toy_vae import toy_vae_class
+
     gen_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        unet = build_unet(toy_unet_config())
-        torch.manual_seed(seed + 1)
         vae_config = vae_config or toy_vae_config()
-        if "norm_channels_per_group" in vae_config:
-            from .toy_vae import ToyAutoencoderKLTemporalDecoder as vae_class
-        else:
-            vae_class = AutoencoderKLTemporalDecoder
-        vae = vae_class(**vae_config)
+        unet = build_unet(toy_unet_config(vae_config["latent_channels"]))
+        torch.manual_seed(seed + 1)
+        vae = toy_vae_class(vae_config)(**vae_config)
         torch.manual_seed(seed + 2)
         image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**toy_clip_vision_config()))
     finally:
         torch.random.set_rng_state(gen_state)
-    init_temporal_decoder_identity(vae)
+    if isinstance(vae, AutoencoderKLTemporalDecoder):
+        init_temporal_decoder_identity(vae)
     scheduler = EulerDiscreteScheduler(**svd_scheduler_config())
     # SVD's feature_extractor: OpenAI CLIP mean/std, 224 px.
     feature_extractor = CLIPImageProcessor(
@@ -326,6 +327,8 @@ def load_svd_pipeline(path_or_hub_id: str | os.PathLike = SVD_HUB_ID, *, local_f
             f"path_or_hub_id={p!r}: no such pipeline folder. Download the SVD weights (e.g. "
             f"`huggingface-cli download {SVD_HUB_ID} --local-dir {p}`) or pass an existing folder."
         )
+    from . import toy_vae  # noqa: F401 - a toy pipeline folder names this module's VAE class; diffusers only
+    #                                    loads classes from modules already imported
     try:
         pipe = cls.from_pretrained(p, local_files_only=local_files_only, **kwargs)
     except (OSError, EnvironmentError, ValueError) as err:  # hub id not in cache / not reachable

@@ -83,6 +83,9 @@ QUANTITIES: dict[str, Tolerance] = {
     "video_distance_ratio": Tolerance("ratio of two such means", atol=0.04, rtol=0.03, why="as the distance"),
     "clips_closer_pct": Tolerance("share of clips on which one system is closer than another (%)", atol=200 / 24,
                                   why="two clips of 24 may change sides"),
+    "seeds_closer": Tolerance("number of generator seeds (of four) on which one system ends closer to the drawn path "
+                              "than another", atol=1.0,
+                              why="one seed's two distances can lie within a tracker's jump of each other"),
     "object_motion_px": Tolerance("displacement of an object in sampled videos, OpenCV flow (px)", atol=0.2,
                                   rtol=0.04, why="as the distance"),
     "object_motion_pct": Tolerance("that displacement as a share of the data's (%)", atol=2.0, rtol=0.04,
@@ -166,6 +169,7 @@ CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
         "glue:*_remoco": "video_distance_px",
         "glue:*_base": "video_distance_px",
         "glue:rocket_seeds": "single_video_px",
+        "glue:*_closer": "seeds_closer",
         "column:seed *": "single_video_px",
         "column:mean (px)": "video_distance_px",
         "glue:animate_seconds": "wall_time",

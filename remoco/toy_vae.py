@@ -12,7 +12,9 @@ it and 18.5 dB with 4 channels per group.
 is diffusers'. Its ``config.json`` names the class, and :func:`load_vae` reads a VAE folder with the class it names
 (a diffusers-only loader would build 32 groups and load the weights without complaint, since GroupNorm's
 parameters do not depend on the group count). A pipeline folder saved with it lists ``["remoco.toy_vae",
-"ToyAutoencoderKLTemporalDecoder"]`` in ``model_index.json``, which diffusers imports to load it.
+"ToyAutoencoderKLTemporalDecoder"]`` in ``model_index.json``; diffusers loads such a class only from a module already
+imported, so :func:`remoco.models.load_svd_pipeline` imports this one first. :func:`decode_frames` decodes latents with
+a temporal or a frame-wise VAE alike (``benchmarks/vae_arch_probe.py`` compares the two).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from diffusers import (
 )
 from diffusers.configuration_utils import register_to_config
 
-__all__ = ["ToyAutoencoderKLTemporalDecoder", "set_norm_groups", "load_vae"]
+__all__ = ["ToyAutoencoderKLTemporalDecoder", "toy_vae_class", "decode_frames", "set_norm_groups", "load_vae"]
 
 
 def set_norm_groups(module: torch.nn.Module, channels_per_group: int) -> int:
@@ -64,6 +66,23 @@ class ToyAutoencoderKLTemporalDecoder(AutoencoderKLTemporalDecoder):
                          force_upcast=force_upcast)
         if norm_channels_per_group is not None:
             set_norm_groups(self, int(norm_channels_per_group))
+
+
+def toy_vae_class(vae_config: dict):
+    """The class a toy VAE config (:func:`remoco.models.toy_vae_config`) builds:
+    :class:`ToyAutoencoderKLTemporalDecoder` when it sets ``norm_channels_per_group``, else diffusers'
+    :class:`~diffusers.AutoencoderKLTemporalDecoder`."""
+    return ToyAutoencoderKLTemporalDecoder if "norm_channels_per_group" in vae_config else AutoencoderKLTemporalDecoder
+
+
+def decode_frames(vae, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """``vae.decode`` of ``latents`` (frames stacked on the batch axis) to pixels: a temporal decoder is told the
+    clip length ``num_frames``, a frame-wise one (an image :class:`~diffusers.AutoencoderKL`, as in Stability's
+    ``svd_image_decoder`` release and ``benchmarks/vae_arch_probe.py``) decodes each frame alone; diffusers' SVD
+    pipeline makes the same distinction."""
+    if isinstance(vae, AutoencoderKLTemporalDecoder):
+        return vae.decode(latents, num_frames=num_frames).sample
+    return vae.decode(latents).sample
 
 
 def load_vae(path):

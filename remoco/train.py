@@ -100,7 +100,9 @@ class VAEModule(nn.Module):
     def forward(self, x, num_frames, eps):
         dist = self.vae.encode(x).latent_dist
         z = dist.mean + dist.std * eps
-        rec = self.vae.decode(z, num_frames=num_frames).sample
+        from .toy_vae import decode_frames
+
+        rec = decode_frames(self.vae, z, num_frames)
         return rec, dist.kl()
 
 
@@ -373,7 +375,7 @@ def denoiser_setup(cfg: TrainConfig, stage: str, device, vae_path: Path | None =
     from . import edm, models
 
     if stage == "unet":
-        comps = models.build_toy_components(cfg.seed)
+        comps = models.build_toy_components(cfg.seed, vae_config=toy_vae_config_of(cfg))
         if vae_path is not None:
             from .toy_vae import load_vae
 

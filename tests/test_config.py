@@ -95,7 +95,8 @@ def test_stage_fingerprint_ignores_later_stages():
 
 def test_fields_added_later_keep_older_fingerprints_until_set():
     c = T.preset_config("toy-cpu", "controller").replace(photos="bench", vae_channels=(32, 32, 32),
-                                                        vae_loss="mse", vae_frames=None, vae_norm_channels=None)
+                                                        vae_loss="mse", vae_frames=None, vae_norm_channels=None,
+                                                        vae_crop=32, vae_batch_size=2)
     # the fingerprint of a config at the late fields' defaults is the hash without them (older runs resume)
     d = {k: v for k, v in c.to_dict().items() if k not in set(c._RUNTIME) | set(T._LATE_FIELDS)}
     import hashlib

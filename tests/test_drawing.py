@@ -92,3 +92,17 @@ def test_plot_flow_estimate_panels_and_checks():
         R.plot_flow_estimate(clip, clip.flow[:2], clip.visibility, "t")
     with pytest.raises(ValueError, match="visibility_est"):
         R.plot_flow_estimate(clip, clip.flow, clip.visibility[:, :4], "t")
+
+
+def test_vae_sweep_plot_draws_longer_runs_dashed_in_their_variant_colour():
+    import matplotlib.pyplot as plt
+
+    curve = [{"minutes": 1.0, "all psnr": 15.0}, {"minutes": 2.0, "all psnr": 17.0}]
+    sweep = {"variants": {"a": {"curve": curve}, "b": {"curve": curve}}, "runs at once": 2}
+    longer = {"steps": 2000, "variants": {"b": {"curve": curve + [{"minutes": 5.0, "all psnr": 20.0}]}}}
+    fig = R.plot_vae_sweep(sweep, longer=longer)
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["a", "b", "b, 2,000 steps", "goal 25 dB"]
+    assert lines[2].get_linestyle() == "--" and lines[2].get_color() == lines[1].get_color() != lines[0].get_color()
+    assert list(lines[2].get_ydata()) == [15.0, 17.0, 20.0]
+    plt.close(fig)

@@ -57,3 +57,19 @@ def test_object_colour_shift_floor_and_recoloured_object():
     assert fidelity.object_colour_shift(recoloured, region) > floor + 25
     with pytest.raises(ValueError, match="region"):
         fidelity.object_colour_shift(v, torch.zeros(64, 64, dtype=torch.bool))
+
+
+def test_vae_study_figures_read_the_stored_studies():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    studies = [json.loads((root / f"{n}.json").read_text()) for n in ("vae_sweep", "vae_sweep_long", "vae_arch_probe")]
+    f = fidelity.vae_study_figures(*studies)
+    runs = studies[2]["runs"]
+    t4 = {p["step"]: p["all"] for p in runs["temporal, 4 latent channels"]["points"]}
+    t8 = {p["step"]: p["all"] for p in runs["temporal, 8 latent channels"]["points"]}
+    assert float(f["arch_lat8_gain"]) == pytest.approx(t8[max(t8)] - t4[max(t8)], abs=0.051)
+    assert f["arch_steps"] == f"{max(t4):,}" and f["long_steps"] == "2,000"
+    assert float(f["long_first4"]) == pytest.approx(
+        studies[1]["variants"]["first toy VAE, 4 ch/group"]["curve"][-1]["all psnr"], abs=0.051)

@@ -54,6 +54,18 @@ def test_ship_refuses_a_base_folder_without_a_pipeline(tmp_path):
         shipped.ship(tmp_path / "work", tmp_path / "dest", base=tmp_path / "nothing")
 
 
+def test_ship_trains_the_frozen_base_controller_in_the_same_pool(tmp_path, base_dir):
+    dest = tmp_path / "dest"
+    summary = shipped.ship(tmp_path / "work", dest, variants=("gaussian",), progress=False, base=base_dir,
+                           overrides=TINY, frozen_base=True)
+    assert set(summary) >= {"gaussian", "remoco-frozen"}
+    assert summary["remoco-frozen"]["jobs"] == summary["gaussian"]["jobs"] == 1
+    frozen = config.TrainConfig.from_yaml(dest / "remoco-frozen-toy" / "config.yaml")
+    assert frozen.unet_lr == 0.0 and frozen.variant == "remoco"
+    assert config.TrainConfig.from_yaml(dest / "gaussian-toy" / "config.yaml").unet_lr > 0
+    assert not (dest / "remoco-frozen-toy" / UNET_WEIGHTS).exists()
+
+
 def test_evaluation_experiments_keep_the_frozen_base():
     # the shipped recipe trains the toy UNet; the evaluation chapters' controllers must not
     from remoco import reproduce

@@ -1,0 +1,67 @@
+"""Tests of remoco.decide on known answers: intervals cover what they claim, verdicts follow the interval, the
+smallest detectable effect is detected as often as the power says."""
+
+import numpy as np
+import pytest
+
+from remoco import decide
+
+
+def test_t_interval_matches_its_definition_and_covers_the_mean_at_its_level():
+    v = np.array([1.0, 2.0, 3.0, 4.0])
+    r = decide.t_interval(v)
+    # t_{0.975, 3} = 3.182; sd = 1.291; se = 0.6455
+    assert r["mean"] == 2.5 and r["df"] == 3 and r["se"] == pytest.approx(0.6455, abs=1e-4)
+    assert r["high"] - r["mean"] == pytest.approx(3.182 * 0.6455, abs=2e-3)
+    rng = np.random.default_rng(0)
+    cover = 0
+    for _ in range(2000):
+        r = decide.t_interval(rng.normal(1.0, 2.0, 8))
+        cover += r["low"] <= 1.0 <= r["high"]
+    assert 0.93 <= cover / 2000 <= 0.97
+
+
+def test_bootstrap_interval_widens_with_seed_spread_and_covers():
+    rng = np.random.default_rng(1)
+    entries = rng.normal(0.0, 1.0, (1, 100))
+    calm = decide.bootstrap_interval(np.repeat(entries, 3, axis=0) + 0.5)
+    noisy = decide.bootstrap_interval(np.repeat(entries, 3, axis=0) + 0.5 + rng.normal(0, 3.0, (3, 1)))
+    assert calm["low"] < 0.5 < calm["high"]
+    assert noisy["high"] - noisy["low"] > 2 * (calm["high"] - calm["low"])  # seed spread is not ignored
+    one_seed = decide.bootstrap_interval(entries + 2.0)
+    assert one_seed["seeds"] == 1 and one_seed["low"] > 1.0
+
+
+@pytest.mark.parametrize("shift, lower, expected", [(-1.0, True, "reproduced"), (1.0, True, "contradicted"),
+                                                    (0.0, True, "inconclusive"), (1.0, False, "reproduced"),
+                                                    (-1.0, False, "contradicted")])
+def test_verdict_follows_the_interval(shift, lower, expected):
+    d = np.random.default_rng(2).normal(0.0, 0.2, 60)
+    d = d - d.mean() + shift
+    assert decide.verdict(decide.t_interval(d), paper_says_lower=lower) == expected
+
+
+def test_the_smallest_detectable_effect_is_detected_with_the_stated_power():
+    sd, n = 1.0, 30
+    effect = decide.smallest_detectable_effect(sd, n)
+    rng = np.random.default_rng(3)
+    detected = np.mean([decide.verdict(decide.t_interval(rng.normal(-effect, sd, n))) == "reproduced"
+                        for _ in range(2000)])
+    assert 0.76 <= detected <= 0.84
+    assert decide.entries_for_power(sd, effect) == n
+    assert decide.entries_for_power(sd, effect / 2) > 3 * n  # half the effect needs about four times the entries
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="values"):
+        decide.t_interval([1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        decide.t_interval([1.0, float("nan")])
+    with pytest.raises(ValueError, match="differences"):
+        decide.bootstrap_interval([1.0, 2.0])
+    with pytest.raises(ValueError, match="confidence"):
+        decide.t_interval([1.0, 2.0], confidence=95)
+    with pytest.raises(ValueError, match="effect"):
+        decide.entries_for_power(1.0, 0.0)
+    with pytest.raises(ValueError, match="interval"):
+        decide.verdict({"low": 1.0, "high": 0.0})
