@@ -233,7 +233,6 @@ def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
     ``vae_config``: the VAE's :func:`toy_vae_config` (default: its defaults)."""
     with quiet_transformers():
         from diffusers import (
-            AutoencoderKLTemporalDecoder,
             EulerDiscreteScheduler,
             StableVideoDiffusionPipeline,  # noqa: F401  (imports CLIPImageProcessor)
         )
@@ -252,8 +251,7 @@ def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
         image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**toy_clip_vision_config()))
     finally:
         torch.random.set_rng_state(gen_state)
-    if isinstance(vae, AutoencoderKLTemporalDecoder):
-        init_temporal_decoder_identity(vae)
+    init_temporal_decoder_identity(vae)
     scheduler = EulerDiscreteScheduler(**svd_scheduler_config())
     # SVD's feature_extractor: OpenAI CLIP mean/std, 224 px.
     feature_extractor = CLIPImageProcessor(

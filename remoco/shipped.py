@@ -116,11 +116,6 @@ def ship(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", varian
                              frozen_base)
 
 
-def _frozen_base_config(out_root: Path, preset, base: Path, progress: bool, overrides: dict | None):
-    return preset_config(preset, "controller", variant="remoco", base=str(base), progress=progress,
-                         out_dir=str(out_root / "remoco-frozen-toy"), **{**FROZEN_BASE_RECIPE, **(overrides or {})})
-
-
 def _ship_controllers(out_root: Path, dest: Path, preset, variants, progress, jobs, base_path: Path,
                       summary: dict, overrides: dict | None, frozen_base: bool = False) -> dict:
     """ship()'s second half: train the controller variants (and, with ``frozen_base``, the frozen-base ReMoCo) on
@@ -130,7 +125,10 @@ def _ship_controllers(out_root: Path, dest: Path, preset, variants, progress, jo
                              **(overrides or {}))
             for v in variants}
     if frozen_base:
-        cfgs["remoco-frozen"] = _frozen_base_config(out_root, preset, base_path, progress and jobs == 1, overrides)
+        cfgs["remoco-frozen"] = preset_config(preset, "controller", variant="remoco", base=str(base_path),
+                                              out_dir=str(out_root / "remoco-frozen-toy"),
+                                              progress=progress and jobs == 1,
+                                              **{**FROZEN_BASE_RECIPE, **(overrides or {})})
     t0 = time.perf_counter()
     results = run_jobs(train_in_worker, {v: (c,) for v, c in cfgs.items()}, jobs)
     for variant, res in results.items():
@@ -193,15 +191,8 @@ def ship_frozen_base_controller(out_root="runs/ship", dest=SHIPPED_DIR, preset: 
     ``"remoco-frozen"``. Resumable in ``out_root/remoco-frozen-toy``."""
     out_root, dest = Path(out_root), Path(dest)
     base = _base_folder(base if base is not None else dest / "toy-base")
-    cfg = _frozen_base_config(out_root, preset, base, progress, overrides)
-    t0 = time.perf_counter()
-    res = train_in_worker(cfg, torch.get_num_threads())
-    _copy_controller(res, cfg, dest / "remoco-frozen-toy")
-    summary = _read_summary(dest)
-    summary["remoco-frozen"] = dict(seconds=res["seconds"], final_loss=res["final_loss"], jobs=1,
-                                    wall=time.perf_counter() - t0)
-    _write_summary(dest, summary)
-    return summary
+    return _ship_controllers(out_root, dest, preset, (), progress, 1, base, _read_summary(dest), overrides,
+                             frozen_base=True)
 
 
 def load_shipped_base(path=None):
