@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: install lint test test-unit test-chapters test-browser demo-screenshot book book-from-tested clean-book bench \
-	notebooks reproduce
+	notebooks reproduce comparison
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,3 +97,21 @@ reproduce: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m remoco.reproduce run $(if $(QUICK),--quick) --jobs $(JOBS) \
 		--work $(REPRO_WORK)
 	$(PY) -m remoco.reproduce check $(if $(QUICK),--quick) --work $(REPRO_WORK)
+
+# Chapter 6's main comparison (remoco/comparison.py): MD-Vid validated on known answers for every bench entry
+# (results/md_validation.json, ~9 min), the controllers it adds to the shipped ones, trained with the shipped recipe
+# two at a time (ReMoCo seed 1, the Gaussian baseline seed 1, the Gaussian baseline in ReMoCo's dense regime seeds 0
+# and 1: ~25 min each at one thread), then every system sampled and scored on all 200 entries
+# (results/comparison.json, ~5 min per system). Resumable.
+SEEDS_WORK := runs/seeds
+FAST := --set mixed_precision=auto fused_adam=true
+TRAIN1 := OMP_NUM_THREADS=1 $(PY) -m remoco.cli train --no-progress
+comparison: install
+	OMP_NUM_THREADS=1 $(PY) benchmarks/md_validation.py --out results/md_validation.json
+	$(TRAIN1) --config data/checkpoints/remoco-toy/config.yaml $(FAST) --seed 1 --out $(SEEDS_WORK)/remoco-s1 & \
+	$(TRAIN1) --config data/checkpoints/gaussian-toy/config.yaml $(FAST) r_min=0.0 r_max=0.0 --seed 0 \
+		--out $(SEEDS_WORK)/gaussian_dense-s0 & wait
+	$(TRAIN1) --config data/checkpoints/gaussian-toy/config.yaml $(FAST) --seed 1 --out $(SEEDS_WORK)/gaussian-s1 & \
+	$(TRAIN1) --config data/checkpoints/gaussian-toy/config.yaml $(FAST) r_min=0.0 r_max=0.0 --seed 1 \
+		--out $(SEEDS_WORK)/gaussian_dense-s1 & wait
+	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --out results/comparison.json

@@ -26,7 +26,8 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``shipped``           the shipped toy checkpoints: ship and load
 ``sampling``          many videos at once, each as if sampled alone: the evaluations' sampler
 ``fidelity``          what the toy keeps of its input: VAE reconstruction, first frame, object colour
-``evaluate``          tracking, distance to the drawn path, condition ablation
+``tracking``          MD-Vid: trackers, the no-motion ceiling and share of the way; known-answer validation
+``evaluate``          chapter 5's trajectory following, generated motion, condition ablation
 ``metrics``           the paper's metrics (MD-Vid, MD-Img, Frame Consis., FID, FVD, flow magnitude), labelled
 ``drawing``           figures: loss curves, trajectories over frames, conditions
 ``drag``              drag input: coordinates, brush strokes, :class:`~remoco.drag.DragState`
@@ -35,6 +36,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``bench_eval``        one system on one bench set: seeded videos, per-entry metrics, FID / FVD (Sec. 4.1)
 ``reproduce``         the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
 ``report``            results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
+``comparison``        chapter 5's models on every bench entry, decided by paired per-entry intervals
 ``decide``            paired intervals (t, two-level bootstrap), verdicts, smallest detectable effect
 ``widgets``           the ipywidgets drag demo
 ``cli``               the ``remoco`` command line

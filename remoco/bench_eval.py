@@ -13,7 +13,7 @@ import numpy as np
 from .shipped import SHIPPED_TRAJECTORY_FILL
 
 __all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_examples", "sample_video", "example_following",
-           "select_entries",
+           "select_entries", "VALIDATED_TRACKERS", "validation_entries", "validate_md_vid",
            "evaluate_videos", "evaluate_system", "evaluate_ground_truth"]
 
 #: The per-entry metrics of Tables 2-3 (and the average flow magnitude of Sec. 4.2).
@@ -96,6 +96,45 @@ def select_entries(bench, entries) -> list:
             raise ValueError(f"entries: expected 1..{len(items)} (the bench's size), got {entries}")
         return [items[int(i * len(items) / entries)] for i in range(entries)]
     return [bench[n] for n in entries]
+
+
+#: The MD-Vid tracker configurations :func:`validate_md_vid` scores by default: the tracker every chapter uses (DIS
+#: flow, median of a 5 x 5 block), the same with the release's 8 x 8 block, the LK tracker the first evaluation used
+#: and an appearance tracker (NCC) as a cross-check.
+VALIDATED_TRACKERS = {
+    "DIS flow, 5x5 block": dict(tracker="flow", block=5),
+    "DIS flow, 8x8 block": dict(tracker="flow", block=8),
+    "LK, 5x5 block": dict(tracker="lk", block=5),
+    "NCC appearance, 11x11 patch": dict(tracker="ncc", patch=11),
+}
+
+
+def validation_entries(bench, entries=None) -> list[dict]:
+    """The known-answer material of :func:`remoco.tracking.validate_motion_distance` for the chosen entries of a
+    bench (:func:`select_entries`): each entry's image, brush, first trajectory and, for the toy benches, its
+    ground-truth clip (rendered again from its truth)."""
+    from .benchset import ground_truth_clip
+
+    return [dict(name=f"{bench.set}/{e.name}", set=bench.set, kind=e.kind, image=np.asarray(e.example.image),
+                 region=np.asarray(e.example.brush_mask, bool), trajectory=np.asarray(e.example.trajectories[0]),
+                 truth=None if e.truth is None else ground_truth_clip(e.truth).video)
+            for e in select_entries(bench, entries)]
+
+
+def validate_md_vid(benches, entries=None, trackers=None) -> dict:
+    """MD-Vid validated on the bench's exact paths: :func:`remoco.tracking.validate_motion_distance` of every
+    tracker of ``trackers`` (default :data:`VALIDATED_TRACKERS`) on the ``entries`` of each bench of ``benches``
+    (``{set: Bench}``). Returns ``{"rows": per entry x case x tracker, "summary": per tracker (all sets),
+    "by_set": {set: per-tracker summary}}``."""
+    from .tracking import validate_motion_distance, validation_summary
+
+    trackers = VALIDATED_TRACKERS if trackers is None else trackers
+    rows = []
+    for s, bench in benches.items():
+        for r in validate_motion_distance(validation_entries(bench, entries), trackers):
+            rows.append({"set": s, **r})
+    by_set = {s: validation_summary([r for r in rows if r["set"] == s]) for s in benches}
+    return dict(rows=rows, summary=validation_summary(rows), by_set=by_set, trackers=trackers)
 
 
 def _summary(values) -> tuple:

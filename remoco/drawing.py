@@ -20,7 +20,7 @@ from .user_conditions import user_block
 from .video import as_uint8_frames, as_uint8_image
 
 __all__ = ["plot_loss_curves", "overlay_trajectory", "render_inputs", "render_last_frame", "plot_conditions",
-           "plot_flow_estimate", "plot_vae_sweep", "plot_keep_the_input", "TRAJECTORY_COLOURS"]
+           "plot_flow_estimate", "plot_vae_sweep", "plot_keep_the_input", "plot_known_answers", "TRAJECTORY_COLOURS"]
 
 #: the default colour of trajectory n is ``TRAJECTORY_COLOURS[n % 5]`` (RGB)
 TRAJECTORY_COLOURS = [(255, 60, 60), (60, 220, 90), (255, 220, 0), (230, 80, 255), (0, 230, 230)]
@@ -322,5 +322,35 @@ def plot_keep_the_input(rows: list, titles=("input (frame 1)", "VAE reconstructi
             ax.set_xlabel(lab, fontsize=9)
             if r == 0:
                 ax.set_title(titles[c], fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_known_answers(image, region, trajectory, num_frames: int, cases: dict, tracker: dict | None = None,
+                       truth=None, scale: int = 3, columns: int = 4):
+    """The known-answer videos of MD-Vid's validation for one bench entry (:func:`remoco.tracking.known_path_video`,
+    ``cases`` ``{name: (speed, blur sigma as a share of the height, colour)}``), and the entry's ground-truth clip
+    ``truth`` when given: each video's last frame with the drawn path (red) and the start point as tracked (green,
+    ``tracker``: :func:`remoco.tracking.motion_distance` keyword arguments), titled with its normalised score and
+    the expected one, ``columns`` panels a row."""
+    import matplotlib.pyplot as plt
+
+    from .tracking import known_path_video, motion_distance
+
+    H = np.asarray(image).shape[0]
+    videos = [("ground-truth clip", truth, None)] if truth is not None else []
+    videos += [(name, known_path_video(image, region, trajectory, num_frames, sp, blur * H, colour), 1 - abs(1 - sp))
+               for name, (sp, blur, colour) in cases.items()]
+    rows = -(-len(videos) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(8.4, 2.45 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, v, expected) in zip(axes.flat, videos):
+        md = motion_distance(v, trajectory, **(tracker or {}))
+        ax.imshow(overlay_trajectory(np.asarray(v)[-1] if np.asarray(v).dtype == np.uint8 else
+                                     (np.asarray(v)[-1] * 255).round().astype(np.uint8),
+                                     [md.target, md.track], colors=[(255, 40, 40), (40, 255, 40)], scale=scale))
+        exp = "" if expected is None else f" (expect {expected:+.1f})"
+        ax.set_title(name.replace(", ", ",\n", 1) + f"\nscore {md.normalised:+.2f}{exp}", fontsize=8)
     fig.tight_layout()
     return fig

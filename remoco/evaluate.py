@@ -1,10 +1,7 @@
 """How well does a generated video follow the drawn trajectory, and does a trained controller use its
-input? Point tracking (:func:`track_points`), the distance to the drawn path (:func:`trajectory_distance`,
-our stand-in for the paper's MD-Vid), the held-out trajectory-following experiment and the condition
-ablation of chapter 5.
-
-Substitutes, named wherever their numbers appear: the paper tracks with CoTracker; here the start point is
-followed with OpenCV (dense DIS flow or pyramidal Lucas-Kanade)."""
+input? The held-out trajectory-following experiment and the condition ablation of chapter 5; the distance to
+the drawn path is :mod:`remoco.tracking`'s MD-Vid (:func:`trajectory_distance` calls it; the paper tracks with
+CoTracker, here OpenCV DIS flow, validated on known answers)."""
 
 from __future__ import annotations
 
@@ -15,11 +12,9 @@ from .clips import TrainClips, collate_clips
 from .config import TrainConfig, preset_config
 from .objective import Denoiser, FrozenEncoders, edm_training_batch
 from .runs import seed_int
-from .video import as_uint8_frames
+from .tracking import motion_distance, video_frames
 
 __all__ = [
-    "track_points",
-    "track_start_point",
     "trajectory_distance",
     "object_trajectory",
     "trajectory_following",
@@ -34,118 +29,16 @@ __all__ = [
 ]
 
 
-def _video_uint8(video, name: str = "video") -> np.ndarray:
-    """(L, H, W, 3) uint8 numpy of a clip given as uint8 or float in [0, 1]; any other shape is an error
-    (a grey or channel-first clip is not guessed here)."""
-    shape = tuple(getattr(video, "shape", np.shape(video)))
-    if len(shape) != 4 or shape[-1] != 3:
-        raise ValueError(f"{name} must be (L, H, W, 3), got {shape}")
-    return as_uint8_frames(video, name)
-
-
-def track_points(video, points, upscale: int = 4, win: int = 21, levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Track ``points`` (N, 2) (x, y) of frame 1 through ``video`` (L, H, W, 3) with OpenCV's pyramidal
-    Lucas-Kanade (:func:`cv2.calcOpticalFlowPyrLK`; the paper uses CoTracker). Each frame is matched
-    directly against frame 1, starting from the previous frame's estimate (no drift accumulation); frames
-    are enlarged ``upscale`` times (bicubic) so the LK window covers enough texture at 64 px.
-
-    Returns ``(tracks (L, N, 2) float, ok (L, N) bool)`` in input pixel coordinates."""
-    import cv2
-
-    v = _video_uint8(video)
-    p = np.asarray(points.detach().cpu() if torch.is_tensor(points) else points, np.float32).reshape(-1, 2)
-    if not len(p):
-        raise ValueError("points must hold at least one (x, y) point")
-    L, H, W, _ = v.shape
-    gray = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (W * upscale, H * upscale),
-                       interpolation=cv2.INTER_CUBIC) for f in v]
-    to_big = lambda q: ((q + 0.5) * upscale - 0.5).astype(np.float32)
-    to_small = lambda q: (q + 0.5) / upscale - 0.5
-    p0 = to_big(p).reshape(-1, 1, 2)
-    tracks = np.zeros((L, len(p), 2), np.float64)
-    ok = np.ones((L, len(p)), bool)
-    tracks[0] = p
-    prev = p0.copy()
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
-    for i in range(1, L):
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(gray[0], gray[i], p0, prev.copy(), winSize=(win, win),
-                                              maxLevel=levels, criteria=crit,
-                                              flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
-        st = st.reshape(-1).astype(bool)
-        nxt = np.where(st[:, None, None], nxt, prev)
-        tracks[i] = to_small(nxt.reshape(-1, 2))
-        ok[i] = st
-        prev = nxt.astype(np.float32)
-    return tracks, ok
-
-
-def track_start_point(video, start, tracker: str = "flow", radius: int = 2, upscale: int = 4,
-                      checkpoint=None) -> np.ndarray:
-    """Where the frame-1 point ``start`` (x, y) goes in every frame of ``video`` (L, H, W, 3): the median
-    motion of the (2 radius + 1)^2 pixels around it, followed by ``tracker``:
-
-    * ``"flow"`` — dense OpenCV DIS optical flow from frame 1 (:func:`remoco.flow.estimate_flow`). Robust on
-      the flat, texture-poor objects of the synthetic clips.
-    * ``"lk"`` — pyramidal Lucas-Kanade (:func:`track_points`) of the grid of points. Fails inside
-      textureless regions (aperture problem).
-    * ``"cotracker"`` — CoTracker's dense tracks (``estimate_flow(backend="cotracker")``, the paper's MD-Vid
-      tracker), with the user's weights file ``checkpoint``.
-
-    Returns the track (L, 2) (x, y), ``track[0] == start``."""
-    from .flow import estimate_flow
-
-    v = _video_uint8(video)
-    L, H, W, _ = v.shape
-    if L < 2:
-        raise ValueError("video must have at least 2 frames")
-    if tracker not in ("flow", "lk", "cotracker"):
-        raise ValueError(f"tracker must be 'flow', 'lk' or 'cotracker', got {tracker!r}")
-    if int(radius) != radius or radius < 0:
-        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
-    start = np.asarray(start, np.float64).reshape(-1)
-    if start.shape != (2,) or not (-0.5 <= start[0] < W - 0.5 and -0.5 <= start[1] < H - 0.5):
-        raise ValueError(f"start must be one (x, y) point inside the {W}x{H} video, got {start.tolist()}")
-    if tracker == "lk":
-        d = np.arange(-radius, radius + 1, dtype=np.float64)
-        grid = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2) + start
-        tracks, _ = track_points(v, grid, upscale=upscale)
-        return start + np.median(tracks - grid[None], axis=1)
-    backend = None if tracker == "flow" else "cotracker"
-    flow, _ = estimate_flow(torch.from_numpy(v), backend=backend, checkpoint=checkpoint)
-    x, y = int(round(start[0])), int(round(start[1]))  # inside the frame: checked above
-    patch = flow[:, max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
-    return start + np.median(patch.reshape(L, -1, 2).double().numpy(), axis=1)
-
-
 def trajectory_distance(video, trajectory, tracker: str = "flow", radius: int = 2,
                         upscale: int = 4) -> tuple[float, np.ndarray]:
-    """Mean distance (pixels) between where the drawn trajectory's start point goes in ``video`` and the
-    drawn trajectory — our stand-in for MD-Vid (the paper tracks with CoTracker; see also
-    :func:`remoco.metrics.md_vid` for a per-frame trajectory).
-
-    The drawn polyline (P, 2) is resampled to L positions equally spaced in arc length
-    (:func:`remoco.user_conditions.resample_polyline`, the rule the conditions use). The start point is followed
-    through the video by :func:`track_start_point` with ``tracker`` ``"flow"`` (default, dense OpenCV DIS
-    flow) or ``"lk"`` (pyramidal Lucas-Kanade).
-
-    The distance is averaged over frames 2..L. Returns ``(distance, track (L, 2))``."""
-    from .user_conditions import resample_polyline
-
-    v = _video_uint8(video)
-    L, H, W, _ = v.shape
-    if L < 2:
-        raise ValueError("video must have at least 2 frames")
+    """MD-Vid as chapter 5 calls it: :func:`remoco.tracking.motion_distance` with a (2 ``radius`` + 1)^2 block
+    (``tracker`` ``"flow"``, the validated default, or ``"lk"``). Returns ``(distance (px), track (L, 2))``."""
+    if int(radius) != radius or radius < 0:
+        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
     if tracker not in ("flow", "lk"):
         raise ValueError(f"tracker must be 'flow' or 'lk', got {tracker!r}")
-    traj = torch.as_tensor(np.asarray(trajectory, np.float32) if not torch.is_tensor(trajectory) else trajectory,
-                           dtype=torch.float32)
-    target = resample_polyline(traj, L).double().numpy()
-    x0, y0 = target[0]
-    if not (-0.5 <= x0 < W - 0.5 and -0.5 <= y0 < H - 0.5):
-        raise ValueError(f"trajectory must start inside the {W}x{H} video, got start (x, y) = ({x0:.2f}, {y0:.2f})")
-    track = track_start_point(v, target[0], tracker=tracker, radius=radius, upscale=upscale)
-    dist = np.linalg.norm(track[1:] - target[1:], axis=-1).mean()
-    return float(dist), track
+    md = motion_distance(video, trajectory, tracker=tracker, block=2 * int(radius) + 1, upscale=upscale)
+    return md.value, md.track
 
 
 def object_trajectory(clip) -> tuple[np.ndarray, torch.Tensor]:
@@ -257,7 +150,7 @@ def object_displacement(video, region) -> float:
     (OpenCV; the paper measures average flow magnitude with its own flow model)."""
     from .flow import estimate_flow
 
-    v = _video_uint8(video)
+    v = video_frames(video, min_frames=1)
     region = torch.as_tensor(region)
     if region.dtype != torch.bool or tuple(region.shape) != v.shape[1:3]:
         raise ValueError(f"region must be a bool (H, W) = {v.shape[1:3]} mask, got {region.dtype} "

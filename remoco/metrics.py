@@ -8,7 +8,7 @@ substitute next to the paper's model, e.g. ``"MD-Vid (LK tracker; paper: CoTrack
 ==================================  ==========================================  ============================
 metric                              here (default)                              paper
 ==================================  ==========================================  ============================
-:func:`md_vid`                      LK tracker (:mod:`remoco.evaluate`)         CoTracker
+:func:`md_vid`                      DIS flow tracker (:mod:`remoco.tracking`)   CoTracker
 :func:`md_img`                      NCC patch matching over the whole frame     DIFT features
 :func:`frame_consistency`           toy VAE encoder (:func:`vae_embedder`)      CLIP (:func:`clip_embedder`)
 :func:`fid`                         toy VAE encoder, frame features             Inception
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .checks import check_int
-from .evaluate import _video_uint8, track_start_point
+from .tracking import TRACKERS, motion_distance, ncc_track, video_frames
 
 __all__ = [
     "PAPER_MODELS",
@@ -86,7 +86,7 @@ _FVD_FEATURES = "clip features: frame mean + temporal differences"
 
 #: The labels of the defaults of this module (what a table shows when nothing else is asked for).
 METRIC_LABELS = {
-    "MD-Vid": metric_label("MD-Vid", "LK tracker"),
+    "MD-Vid": metric_label("MD-Vid", TRACKERS["flow"]),
     "MD-Img": metric_label("MD-Img", "NCC matcher"),
     "Frame Consis.": metric_label("Frame Consis.", "toy VAE encoder"),
     "FID": metric_label("FID", "toy VAE encoder features"),
@@ -112,19 +112,7 @@ class Score:
 
 # --------------------------------------------------------------------------------------------- input checks
 def _frames(video, name: str = "video", min_frames: int = 2) -> np.ndarray:
-    """(L, H, W, 3) uint8 numpy of a clip given as uint8 or float in [0, 1] (floats outside are an error)."""
-    raw = video.detach().cpu().numpy() if torch.is_tensor(video) else np.asarray(video)
-    if np.issubdtype(raw.dtype, np.floating) and raw.size and np.isfinite(raw).all():
-        lo, hi = float(raw.min()), float(raw.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"{name}: float frames must lie in [0, 1], got values in [{lo:g}, {hi:g}] "
-                             "(nothing is clipped; pass uint8 or rescale)")
-    v = _video_uint8(raw, name)
-    if v.shape[0] < min_frames:
-        raise ValueError(f"{name} must have at least {min_frames} frame(s), got {v.shape[0]}")
-    if v.shape[1] < 1 or v.shape[2] < 1:
-        raise ValueError(f"{name} frames must not be empty, got (H, W) = {v.shape[1:3]}")
-    return v
+    return video_frames(video, name, min_frames)
 
 
 def _trajectory(trajectory, shape, name: str = "trajectory") -> np.ndarray:
@@ -154,62 +142,26 @@ def _weights_file(path, name: str, what: str) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- MD-Vid, MD-Img
-_TRACKERS = {"lk": "LK tracker", "flow": "OpenCV DIS flow tracker", "cotracker": "CoTracker"}
-
-
-def md_vid(video, trajectory, tracker: str = "lk", checkpoint=None, radius: int = 2, upscale: int = 4) -> Score:
+def md_vid(video, trajectory, tracker: str = "flow", checkpoint=None, radius: int = 2, upscale: int = 4) -> Score:
     """MD-Vid (Sec. 4.1, ReMoCo-Bench): the mean Euclidean distance (px) over frames 2..L between the drawn
-    ``trajectory`` and the start point ``trajectory[0]`` tracked through the generated ``video``.
+    ``trajectory`` (one (x, y) point per frame) and its start point tracked through the generated ``video`` --
+    :func:`remoco.tracking.motion_distance`, the project's one MD-Vid, with a (2 ``radius`` + 1)^2 block.
 
-    The paper tracks with CoTracker. Here the tracking is :func:`remoco.evaluate.track_start_point` (the median
-    motion of the (2 radius + 1)^2 pixels around the start point) with ``tracker``: ``"lk"`` (default, OpenCV
-    pyramidal Lucas-Kanade on the ``upscale``-times enlarged video), ``"flow"`` (OpenCV DIS dense flow) or
-    ``"cotracker"`` (CoTracker's dense tracks from the user's weights file ``checkpoint``; needs the
-    ``cotracker`` package). Returns a :class:`Score` with the per-frame distances and the track."""
+    The paper tracks with CoTracker (``tracker="cotracker"`` with the user's weights file ``checkpoint``). Here
+    the default is ``"flow"`` (OpenCV DIS), the tracker that passes :func:`remoco.tracking.validate_motion_distance`
+    on the toy benches; ``"lk"`` (pyramidal Lucas-Kanade) does not pass it and ``"ncc"`` (appearance) is kept as a
+    cross-check. Returns a :class:`Score` with the per-frame distances and the track."""
     v = _frames(video)
     traj = _trajectory(trajectory, v.shape)
-    if tracker not in _TRACKERS:
-        raise ValueError(f"tracker must be one of {tuple(_TRACKERS)}, got {tracker!r}")
+    if tracker not in TRACKERS:
+        raise ValueError(f"tracker must be one of {tuple(TRACKERS)}, got {tracker!r}")
     if tracker == "cotracker":
         checkpoint = _weights_file(checkpoint, "checkpoint", "CoTracker (e.g. scaled_offline.pth)")
-    elif checkpoint is not None:
-        raise ValueError(f"checkpoint is used by tracker='cotracker' only; tracker={tracker!r} needs no weights")
-    track = track_start_point(v, traj[0], tracker=tracker, radius=radius, upscale=upscale, checkpoint=checkpoint)
-    d = np.linalg.norm(track[1:] - traj[1:], axis=-1)
-    return Score(float(d.mean()), metric_label("MD-Vid", _TRACKERS[tracker]), per_frame=d, positions=track)
-
-
-def _subpixel(r: np.ndarray, i: int, j: int) -> tuple[float, float]:
-    """Parabola-refined peak of a score map around its integer maximum (i, j) = (row, column)."""
-    def offset(a, b, c):
-        den = a - 2 * b + c
-        return 0.5 * (a - c) / den if den < 0 else 0.0
-
-    dy = offset(r[i - 1, j], r[i, j], r[i + 1, j]) if 0 < i < r.shape[0] - 1 else 0.0
-    dx = offset(r[i, j - 1], r[i, j], r[i, j + 1]) if 0 < j < r.shape[1] - 1 else 0.0
-    return j + dx, i + dy
-
-
-def _ncc_matches(v: np.ndarray, start: np.ndarray, patch: int) -> np.ndarray:
-    """Where the ``patch`` x ``patch`` neighbourhood of ``start`` in frame 1 best matches each frame, by
-    normalized cross-correlation (zero-mean, over RGB) at every position of the frame; (L, 2) (x, y)."""
-    import cv2
-
-    r = patch // 2
-    pad = lambda f: cv2.copyMakeBorder(f.astype(np.float32), r, r, r, r, cv2.BORDER_REFLECT_101)
-    x0, y0 = int(round(start[0])), int(round(start[1]))
-    template = pad(v[0])[y0:y0 + patch, x0:x0 + patch]
-    if float(template.std()) == 0.0:
-        raise ValueError(f"trajectory: the {patch}x{patch} patch around the start point ({start[0]:g}, "
-                         f"{start[1]:g}) is uniform; NCC matching is undefined there (use a larger patch)")
-    frac = start - (x0, y0)
-    out = [start]
-    for f in v[1:]:
-        score = cv2.matchTemplate(pad(f), template, cv2.TM_CCOEFF_NORMED)  # (H, W): centre at each pixel
-        score = np.nan_to_num(score, nan=-1.0)
-        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
-        out.append(np.asarray(_subpixel(score, int(i), int(j))) + frac)
-    return np.stack(out)
+    if int(radius) != radius or radius < 0:
+        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
+    md = motion_distance(v, traj, tracker=tracker, block=2 * int(radius) + 1, upscale=upscale, checkpoint=checkpoint,
+                         timing="frames")
+    return Score(md.value, metric_label("MD-Vid", TRACKERS[tracker]), per_frame=md.per_frame, positions=md.track)
 
 
 def md_img(video, trajectory, matcher: str = "ncc", patch: int = 11) -> Score:
@@ -229,7 +181,7 @@ def md_img(video, trajectory, matcher: str = "ncc", patch: int = 11) -> Score:
     if patch % 2 == 0 or patch > min(v.shape[1:3]):
         raise ValueError(f"patch must be an odd int no larger than the frame ({v.shape[2]}x{v.shape[1]}), "
                          f"got {patch}")
-    matches = _ncc_matches(v, traj[0], patch)
+    matches = ncc_track(v, traj[0], patch)
     d = np.linalg.norm(matches[1:] - traj[1:], axis=-1)
     return Score(float(d.mean()), metric_label("MD-Img", f"NCC matcher, {patch}x{patch} patch"),
                  per_frame=d, positions=matches)

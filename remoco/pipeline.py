@@ -167,8 +167,11 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
         ``"region"`` — :func:`remoco.user_conditions.conditions_from_user` (each drag moves the k x k block of its
         start pixel; the brush is the motion mask; ``empty_brush`` says what an empty brush means);
         ``"trajectory_only"`` — the same trajectory, mask channel zero; ``"gaussian"`` —
-        :func:`remoco.gaussian.gaussian_trajectory` (DragNUWA / MotionCtrl), mask channel zero (the brush
-        only gives the frame size)."""
+        :func:`remoco.gaussian.gaussian_trajectory` (DragNUWA / MotionCtrl: each drag's displacement on its start
+        pixel, Gaussian-filtered; the brush only gives the frame size), mask channel zero; with
+        ``trajectory_fill="brush"`` the drag's displacement on every k x k cell centre inside the brush, filtered
+        the same way (:func:`remoco.gaussian.gaussian_trajectory_from_flow`: what a Gaussian baseline trained on
+        dense regions saw, so it can be driven like ReMoCo's brush fill)."""
         from . import conditions, user_conditions
 
         ready = region_trajectory is not None or motion_mask is not None
@@ -187,11 +190,19 @@ class ReMoCoPipeline(StableVideoDiffusionPipeline):
             kind = self.controller.config.condition_type
             if kind == "gaussian":
                 from .checks import check_bool_mask
-                from .gaussian import gaussian_trajectory
+                from .gaussian import cell_centers, gaussian_trajectory, gaussian_trajectory_from_flow
 
                 check_bool_mask(brush_mask, "brush_mask", "(H, W)")  # it gives the frame size
                 H, W = brush_mask.shape
-                region_trajectory = gaussian_trajectory(trajectories, H, W, num_frames)
+                if trajectory_fill == "brush":  # the dense Gaussian baseline's training input, on the brushed region
+                    field, _ = user_conditions.conditions_from_user(trajectories, brush_mask, num_frames, k,
+                                                                    empty_brush=empty_brush, fill="brush")
+                    rows, cols = cell_centers(H, W, k)
+                    cells = torch.as_tensor(brush_mask, dtype=torch.bool)[rows][:, cols]
+                    region_trajectory = gaussian_trajectory_from_flow(
+                        field, torch.ones(num_frames, H, W, dtype=torch.bool), cells, k)
+                else:
+                    region_trajectory = gaussian_trajectory(trajectories, H, W, num_frames)
                 motion_mask = torch.zeros(num_frames, H, W, 1, dtype=torch.bool)
             else:
                 region_trajectory, motion_mask = user_conditions.conditions_from_user(

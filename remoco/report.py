@@ -1,24 +1,27 @@
 """Reading the reproduction's results (``results/<table>.json``, written by :mod:`remoco.reproduce`): the tables
 beside the paper's numbers, the Fig. 7 / Fig. 9 plots, and a verdict on each claim of the paper's Sec. 4.
 
-A verdict compares two rows of a table on one column with their spread over training seeds: the difference of
-the row means is *clear* when it exceeds twice its standard error ``sqrt(sd_a**2 / n_a + sd_b**2 / n_b)`` (``sd``:
-the standard deviation over seeds, ``n``: the number of seeds). A claim is *reproduced* when every comparison it
-names is clear in the paper's direction, *not reproduced* when one is clear in the other direction, and
-*inconclusive* otherwise. With two or three seeds the standard error is itself rough; the chapters say so.
+A verdict compares two rows of a table on one column, paired by seed (replicate s of both rows samples the same
+entries with the same generator seeds): the per-seed differences give a 95 % Student-t interval with
+``seeds - 1`` degrees of freedom (:func:`remoco.decide.t_interval`), and a difference is *clear* when that interval
+excludes zero. A claim is *reproduced* when every comparison it names is clear in the paper's direction, *not
+reproduced* when one is clear in the other direction, and *inconclusive* otherwise; each comparison also carries
+the smallest difference its seeds could have detected (:func:`remoco.decide.smallest_detectable_effect`). An MD-Vid
+column scored by a tracker that fails the known-answer validation (:data:`UNVALIDATED_TRACKERS`,
+:func:`remoco.tracking.validate_motion_distance`) decides nothing: its comparisons are never clear.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .decide import smallest_detectable_effect, t_interval
 from .metrics import PAPER_MODELS
 
-__all__ = ["SYSTEM_LABELS", "CLAIMS", "VERDICTS", "metric_of", "set_of", "row", "result_rows", "paper_rows",
+__all__ = ["SYSTEM_LABELS", "CLAIMS", "VERDICTS", "UNVALIDATED_TRACKERS", "metric_of", "set_of", "row",
+           "result_rows", "paper_rows",
            "kind_rows", "tally_text",
-           "comparison", "verdict_of", "claim_verdicts", "plot_sweep", "plot_injection"]
+           "unvalidated", "comparison", "verdict_of", "claim_verdicts", "plot_sweep", "plot_injection"]
 
 #: How the systems of :data:`remoco.reproduce.SYSTEMS` are named in tables and plots.
 SYSTEM_LABELS = {
@@ -41,6 +44,9 @@ CLAIMS = {
     "C6": "frame consistency stays about equal while ReMoCo moves more (Sec. 4.2: average flow magnitude)",
 }
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+#: Trackers that fail :func:`remoco.tracking.validate_motion_distance` on the toy benches (chapter 6,
+#: ``results/md_validation.json``): an MD column whose label names one of them decides no claim.
+UNVALIDATED_TRACKERS = ("LK tracker",)
 _PAPER_COLUMNS = set(PAPER_MODELS)  # the metric columns data/paper_results.csv can fill
 
 
@@ -136,36 +142,56 @@ def kind_rows(result: dict, column: str, rows=None) -> tuple[list[dict], list[st
     return out, ["system"] + [f"{k} entries" for k in kinds]
 
 
-def _values(result: dict, name: str, column: str, kind: str | None = None) -> list[float]:
+def _seed_values(result: dict, name: str, column: str, kind: str | None = None) -> dict:
+    """``{seed: value}`` of one row and column (``kind``: the mean over that kind of entry)."""
     r = row(result, name)
     if kind is None:
-        vals = [s.get(column) for s in r["per_seed"].values()]
-    else:
-        vals = (r.get("by_kind_per_seed", {}).get(column, {}).get(kind)) or []
-    return [float(v) for v in vals if v is not None]
+        return {str(k): float(v[column]) for k, v in r["per_seed"].items() if v.get(column) is not None}
+    vals = (r.get("by_kind_per_seed", {}).get(column, {}).get(kind)) or []
+    if len(vals) != len(r["seeds"]):  # one value per seed, in seed order (remoco.reproduce.build_tables)
+        return {}
+    return {str(s): float(v) for s, v in zip(r["seeds"], vals)}
+
+
+def unvalidated(result: dict, column: str) -> bool:
+    """Whether ``column`` of ``result`` was scored by a tracker of :data:`UNVALIDATED_TRACKERS`."""
+    label = (result.get("labels") or {}).get(column) or ""
+    return any(t in label for t in UNVALIDATED_TRACKERS)
 
 
 def comparison(result: dict, a: str, b: str, column: str, kind: str | None = None) -> dict:
-    """Row ``a`` minus row ``b`` on ``column`` (``kind``: only the bench entries of that kind, e.g. the object
-    set's ``"camera"`` entries): ``diff`` of the means over seeds, its standard error ``se`` and ``z = diff / se``
-    (None with fewer than two seeds on a side, or no spread)."""
-    va, vb = _values(result, a, column, kind), _values(result, b, column, kind)
+    """Row ``a`` minus row ``b`` on ``column`` (``kind``: only the bench entries of that kind, e.g. the object set's
+    ``"camera"`` entries), paired by seed: ``diff`` (mean of the per-seed differences), its 95 % t interval ``low`` /
+    ``high`` with ``df`` = seeds - 1 and ``se``, ``detectable`` (the smallest difference these seeds would detect at
+    power 0.8), ``unvalidated`` (the column's tracker failed validation). ``low`` / ``high`` are None with fewer
+    than two common seeds."""
+    va, vb = _seed_values(result, a, column, kind), _seed_values(result, b, column, kind)
     if not va or not vb:
         raise ValueError(f"column: no values of {column!r}{'' if kind is None else f' ({kind} entries)'} for "
                          f"rows {a!r} and {b!r} of {result['table']}")
-    diff = float(np.mean(va) - np.mean(vb))
-    var = sum(np.var(v, ddof=1) / len(v) for v in (va, vb) if len(v) > 1)
-    se = float(math.sqrt(var)) if len(va) > 1 and len(vb) > 1 else None
-    z = diff / se if se else None
-    return dict(a=a, b=b, column=column, kind=kind, mean_a=float(np.mean(va)), mean_b=float(np.mean(vb)),
-                n_a=len(va), n_b=len(vb), diff=diff, se=se, z=z)
+    seeds = sorted(va.keys() & vb.keys(), key=int)
+    d = np.array([va[s] - vb[s] for s in seeds])
+    out = dict(a=a, b=b, column=column, kind=kind, mean_a=float(np.mean(list(va.values()))),
+               mean_b=float(np.mean(list(vb.values()))), n=len(seeds),
+               diff=float(d.mean()) if len(d) else float(np.mean(list(va.values())) - np.mean(list(vb.values()))),
+               low=None, high=None, se=None, df=None, detectable=None, unvalidated=unvalidated(result, column))
+    if len(d) > 1:
+        ci = t_interval(d)
+        sd = float(d.std(ddof=1))
+        out.update(low=ci["low"], high=ci["high"], se=ci["se"], df=ci["df"],
+                   detectable=smallest_detectable_effect(sd, len(d)) if sd > 0 else 0.0)
+    return out
 
 
 def _direction(c: dict, lower: bool) -> int:
-    """+1: clearly in the expected direction (a lower than b when ``lower``), -1: clearly against, 0: not clear."""
-    if c["z"] is None or abs(c["z"]) <= 2.0:
+    """+1: clearly in the expected direction (a lower than b when ``lower``: the interval below zero), -1: clearly
+    against, 0: not clear (no interval, an interval containing zero, or a column scored by an unvalidated tracker)."""
+    if c.get("unvalidated") or c.get("low") is None:
         return 0
-    return 1 if (c["diff"] < 0) == lower else -1
+    eps = 1e-9 * max(1.0, abs(c["mean_a"]) if "mean_a" in c else 1.0)  # rounding dust is not a difference
+    if c["high"] < -eps or c["low"] > eps:
+        return 1 if (c["high"] < 0) == lower else -1
+    return 0
 
 
 def verdict_of(comparisons, lower: bool = True) -> str:
@@ -180,8 +206,11 @@ def verdict_of(comparisons, lower: bool = True) -> str:
 
 def _evidence(c: dict, unit: str = "") -> str:
     what = f"{c['column']}{'' if c['kind'] is None else ', ' + c['kind'] + ' entries'}"
-    se = "" if c["se"] is None else f" ± {c['se']:.3g}" + ("" if c["z"] is None else f" (z = {c['z']:.1f})")
-    return f"{what}: {c['a']} {c['mean_a']:.4g} vs {c['b']} {c['mean_b']:.4g}{unit}, difference {c['diff']:+.3g}{se}"
+    ci = "" if c.get("low") is None else (f" [{c['low']:+.3g}, {c['high']:+.3g}], df {c['df']}"
+                                          f", detectable {c['detectable']:.3g}")
+    flag = " (tracker failed validation: not used)" if c.get("unvalidated") else ""
+    return (f"{what}: {c['a']} {c['mean_a']:.4g} vs {c['b']} {c['mean_b']:.4g}{unit}, difference {c['diff']:+.3g}"
+            f"{ci}{flag}")
 
 
 def _sweep_rows(result: dict) -> list[str]:

@@ -81,7 +81,7 @@ SYSTEMS = {
     "sum": "ReMoCo^+: encoder features added to the latents (Fig. 9)",
 }
 #: The 2.5 h budget of ``make reproduce`` on 2 CPU cores sets the step counts: the main controllers train 400
-#: optimizer steps at the preset's batch of 4 (the shipped ones 1,000), the 22 ablation controllers 200 steps at a
+#: optimizer steps at the preset's batch of 4 (the shipped ones 1,800), the 22 ablation controllers 200 steps at a
 #: batch of 2 (a quarter of the main controllers' clips). Entries: how many of each bench set's 100 are evaluated,
 #: spread evenly over the set (so every kind of entry is in).
 _ABLATION = {"batch_size": 2}
@@ -335,11 +335,14 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
         columns = [f"{m} ({s})" for s in spec["sets"] for m in spec["metrics"]]
         labels, rows, configs = {}, [], {}
         for r, exps in groups.items():
-            per_seed, train_s, kinds = {}, {}, {}
+            per_seed, train_s, kinds, per_entry = {}, {}, {}, {}
             for e in sorted(exps, key=lambda e: e.seed):
                 vals = {}
                 for s in spec["sets"]:
                     ev = evaluations[e.name]["sets"][s]
+                    keep = ("entry", "kind", *spec["metrics"])
+                    per_entry.setdefault(str(e.seed), {})[s] = [{k: x[k] for k in keep if k in x}
+                                                                for x in ev.get("rows", ())]
                     entry_kinds = sorted({x.get("kind") for x in ev.get("rows", ())} - {None})
                     for m in spec["metrics"]:
                         for kind in entry_kinds:
@@ -368,13 +371,14 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                              experiments=[e.name for e in exps], train_seconds=train_s, per_seed=per_seed,
                              mean=mean, spread=spread,
                              by_kind={c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in kinds.items()},
-                             by_kind_per_seed=kinds))
+                             by_kind_per_seed=kinds, per_entry=per_entry))
         notes = ["values: each seed's mean over the bench entries (FID / FVD: over the whole set); 'mean' and "
                  "'spread' (sample standard deviation, ddof = 1) over seeds",
                  "a replicate with seed s trains with seed s and samples entry i with generator seed s * 2**16 + i; "
                  "'base' is not trained (its seeds vary the sampling only); 'ground_truth' is not sampled",
                  "'by_kind': the mean over seeds of each seed's mean over the entries of one kind (e.g. the object "
                  "set's 'camera' entries, where the camera moves too); 'by_kind_per_seed': those per-seed means",
+                 "'per_entry': every entry's values per seed and set (results written before it existed lack it)",
                  "inference k: each controller's training k; trajectory_fill as in 'evaluation'"]
         if table.startswith("fig7"):
             notes.append("the toy controller preset trains dense T_s (r_min = r_max = 0), where k and r_min do not "

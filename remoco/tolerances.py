@@ -105,6 +105,8 @@ QUANTITIES: dict[str, Tolerance] = {
     "object_colour_levels": Tolerance("shift of an object's mean colour from the first to the last frame, followed "
                                       "by OpenCV flow, mean over clips (grey levels)", atol=1.0, rtol=0.1,
                                       why="sampled videos and OpenCV's flow both move a little between CPUs"),
+    "known_answer_share": Tolerance("share of the way an OpenCV tracker reads on known-answer videos, mean over "
+                                    "entries", atol=0.02, why="OpenCV's SIMD kernels differ between CPUs"),
     "wall_time": Tolerance("wall-clock or CPU time, throughput", compared=False,
                            why="depends on the machine and its load"),
     # make reproduce: row means over training seeds of a full re-run (training + evaluation), 100-entry sets
@@ -162,7 +164,14 @@ CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
         "column:trajectory only lower on (%)": "clips_closer_pct",
         "glue:chapter_minutes": "wall_time",
     },
-    "06_evaluation": {},
+    "06_evaluation": {
+        "glue:live_dis_*": "known_answer_share",
+        "column:ground-truth clip": "known_answer_share",
+        "column:along the path*": "known_answer_share",
+        "column:half speed*": "known_answer_share",
+        "column:frozen first frame": "known_answer_share",
+        "column:wrong way": "known_answer_share",
+    },
     "07_ablations": {},
     "08_drag_demo": {
         "glue:rerun_diff": "grey_levels",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from remoco import config
+from remoco import config, tracking
 from remoco import evaluate as T
 from remoco import pipeline as pipeline_mod
 
@@ -53,7 +53,7 @@ def test_trajectory_distance_on_known_motion(tracker):
 def test_trajectory_distance_bad_input():
     v = _moving_square_video()
     with pytest.raises(ValueError, match="video"):
-        T.track_points(v[..., 0], [[1.0, 2.0]])
+        tracking.track_points(v[..., 0], [[1.0, 2.0]])
     with pytest.raises(ValueError, match="tracker"):
         T.trajectory_distance(v, [[1.0, 2.0], [3.0, 4.0]], tracker="cotracker")
     H, W = v.shape[1:3]

@@ -96,9 +96,10 @@ def test_md_metrics_on_known_motion(metric, square, true_path):
 
 
 def test_md_labels_and_trackers(square, true_path):
-    assert M.md_vid(square, true_path).label == "MD-Vid (LK tracker; paper: CoTracker)"
-    flow = M.md_vid(square, true_path, tracker="flow")
-    assert flow.label == "MD-Vid (OpenCV DIS flow tracker; paper: CoTracker)" and flow.value < 0.5
+    assert M.md_vid(square, true_path).label == "MD-Vid (OpenCV DIS flow tracker; paper: CoTracker)"
+    assert M.METRIC_LABELS["MD-Vid"] == M.md_vid(square, true_path).label
+    lk = M.md_vid(square, true_path, tracker="lk")
+    assert lk.label == "MD-Vid (LK tracker; paper: CoTracker)" and lk.value < 0.5
     assert M.md_img(square, true_path).label == "MD-Img (NCC matcher, 11x11 patch; paper: DIFT)"
 
 

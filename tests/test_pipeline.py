@@ -219,6 +219,30 @@ def test_a_drag_becomes_the_input_the_controller_was_trained_on(kind):
         pipeline_mod.build_toy_remoco_pipeline(seed=0, condition_type="dense")
 
 
+def test_a_gaussian_controller_driven_with_the_brush_fill_sees_its_dense_training_input():
+    from remoco import user_conditions
+    from remoco.gaussian import cell_centers, gaussian_trajectory, gaussian_trajectory_from_flow
+
+    p = pipeline_mod.build_toy_remoco_pipeline(seed=0, condition_type="gaussian")
+    traj = [torch.tensor([[20.0, 20.0], [40.0, 26.0]])]
+    brush = torch.zeros(H, W, dtype=torch.bool)
+    brush[10:30, 10:30] = True
+    c = p.prepare_condition(trajectories=traj, brush_mask=brush, k=4, num_frames=L, trajectory_fill="brush")[0]
+    field, _ = user_conditions.conditions_from_user(traj, brush, L, 4, fill="brush")
+    rows, cols = cell_centers(H, W, 4)
+    # independently: the training construction with every cell centre inside the brush selected
+    sel = torch.zeros(H // 4, W // 4, dtype=torch.bool)
+    for i, r in enumerate(rows.tolist()):
+        for j, q in enumerate(cols.tolist()):
+            sel[i, j] = bool(brush[r, q])
+    expected = gaussian_trajectory_from_flow(field, torch.ones(L, H, W, dtype=torch.bool), sel, 4)
+    got = c[:, :2].permute(0, 2, 3, 1)
+    assert torch.allclose(got, expected) and not torch.allclose(got, gaussian_trajectory(traj, H, W, L))
+    # many cells each add a Gaussian: the field far exceeds the drag's own displacement at the brush centre
+    assert got[-1, 20, 20, 0] > 3 * (40.0 - 20.0)
+    assert not c[:, 2].any()
+
+
 def test_shipped_drag_settings_read_the_controller_config(tmp_path):
     from remoco import config, shipped
 

@@ -7,6 +7,7 @@ import copy
 import math
 
 import matplotlib
+import numpy as np
 import pytest
 
 from remoco import report
@@ -45,37 +46,59 @@ LEVELS = {"ground_truth": 1.0, "base": 8.0, "gaussian": 7.0, "traj_only": 6.0, "
 def _paper_like(e):
     over = dict(e.overrides)
     if "k" in over and over.get("r_min") == 0.95 and e.rows[0][0] == "fig7a":
-        return 6.0 - 0.5 * math.log2(over["k"]) + _noise(e)
+        return 5.5 - 0.5 * math.log2(over["k"]) + _noise(e)  # k = 2 (shared with Fig. 7b's r_min = 0.95): 5.0
     if e.rows[0][0] == "fig7b" or ("r_min" in over and over["r_min"] != 0.95):
         return 5.0 + 10.0 * abs(over["r_min"] - 0.95) + _noise(e)
     return LEVELS[e.system] + _noise(e)
 
 
-def test_comparison_is_the_two_sample_standard_error():
+def test_comparison_is_paired_by_seed_with_a_t_interval():
     res = _results(_paper_like)["table2"]
     c = report.comparison(res, "remoco", "gaussian", "MD-Vid (fine)")
-    # per seed: remoco 5 + 0.1 (s - 0.5) = 4.95, 5.05, 5.15; gaussian the same + 2
+    # per seed: remoco 5 + 0.1 (s - 0.5) = 4.95, 5.05, 5.15; gaussian the same + 2: every paired difference is -2
     assert c["mean_a"] == pytest.approx(5.05) and c["mean_b"] == pytest.approx(7.05)
-    assert c["diff"] == pytest.approx(-2.0)
-    assert c["se"] == pytest.approx(math.sqrt(2 * 0.01 / 3))  # sd 0.1 on both sides, n = 3
-    assert c["z"] == pytest.approx(-2.0 / math.sqrt(2 * 0.01 / 3))
+    assert c["diff"] == pytest.approx(-2.0) and c["n"] == 3 and c["df"] == 2
+    assert c["low"] == pytest.approx(-2.0) and c["high"] == pytest.approx(-2.0) and c["detectable"] == 0.0
     cam = report.comparison(res, "remoco", "traj_only", "MD-Vid (fine)", kind="camera")
     assert cam["mean_a"] == pytest.approx(6.05) and cam["diff"] == pytest.approx(-1.0)
+    # seed-dependent differences: the interval is the t interval of the per-seed differences (df 2)
+    noisy = copy.deepcopy(res)
+    for i, (s, v) in enumerate(report.row(noisy, "remoco")["per_seed"].items()):
+        v["MD-Vid (fine)"] += (0.0, 0.6, -0.3)[i]
+    c = report.comparison(noisy, "remoco", "gaussian", "MD-Vid (fine)")
+    d = [-2.0, -1.4, -2.3]
+    sd = float(np.std(d, ddof=1))
+    assert c["diff"] == pytest.approx(np.mean(d))
+    assert c["high"] - c["diff"] == pytest.approx(4.302653 * sd / math.sqrt(3), rel=1e-5)  # t(0.975, 2)
+    assert c["detectable"] > abs(c["diff"]) * 0.5
     with pytest.raises(ValueError, match="rows"):
         report.row(res, "nobody")
     with pytest.raises(ValueError, match="column"):
         report.comparison(res, "remoco", "gaussian", "MD-Vid (fine)", kind="nothing")
 
 
-def test_verdict_of_needs_a_clear_difference():
-    clear = dict(diff=-1.0, se=0.2, z=-5.0)
-    unclear = dict(diff=-1.0, se=1.0, z=-1.0)
-    against = dict(diff=+1.0, se=0.2, z=5.0)
+def test_verdict_of_needs_an_interval_that_excludes_zero():
+    clear = dict(diff=-1.0, low=-1.5, high=-0.5)
+    unclear = dict(diff=-1.0, low=-2.0, high=0.1)
+    against = dict(diff=+1.0, low=0.5, high=1.5)
     assert report.verdict_of([clear, clear]) == "reproduced"
     assert report.verdict_of([clear, unclear]) == "inconclusive"
     assert report.verdict_of([clear, against]) == "not reproduced"
-    assert report.verdict_of([dict(diff=-1.0, se=None, z=None)]) == "inconclusive"  # one seed: no spread
+    assert report.verdict_of([dict(diff=-1.0, low=None, high=None)]) == "inconclusive"  # one seed: no interval
     assert report.verdict_of([against], lower=False) == "reproduced"
+    assert report.verdict_of([dict(clear, unvalidated=True)]) == "inconclusive"
+
+
+def test_an_unvalidated_tracker_decides_nothing():
+    res = _results(_paper_like)
+    for t in ("table2", "table3"):
+        for col in res[t]["labels"]:
+            if col.startswith("MD-Vid"):
+                res[t]["labels"][col] = "MD-Vid (LK tracker; paper: CoTracker)"
+    v = {d["claim"]: d for d in report.claim_verdicts(res)}
+    assert v["C1"]["verdict"] == "inconclusive" and v["C1"]["tally"]["for"] == 0
+    assert all("failed validation" in e for e in v["C1"]["evidence"])
+    assert report.claim_verdicts(_results(_paper_like))[0]["verdict"] == "reproduced"  # C1, validated labels
 
 
 def test_claims_reproduced_when_the_data_say_so():

@@ -1,0 +1,373 @@
+"""Which system follows the drag, entry by entry? The main comparison of chapter 6, scored with the validated MD-Vid
+and decided with paired intervals.
+
+Every system samples every entry of both toy bench sets (:mod:`remoco.benchset`) with the **same generator seed**
+per entry (``sample_seed * 2**16 + example.seed``), the drag given as chapter 5 drives the shipped controllers
+(k = 2, the drag filling the brushed region; the sparse Gaussian baseline its point Gaussian,
+:data:`TRAJECTORY_FILL`). Each video gets the per-entry scores of :func:`entry_scores`; the
+results keep every entry's values (``results/comparison.json``), so two systems are compared by their paired
+per-entry differences (:func:`paired`): a 95 % Student-t interval with n - 1 degrees of freedom
+(:func:`remoco.decide.t_interval`), the verdict of :func:`remoco.decide.verdict`, and the smallest effect the
+comparison could have detected at power 0.8 (:func:`remoco.decide.smallest_detectable_effect`).
+
+The systems (:data:`SYSTEMS`) are chapter 5's shipped toy models and controllers, plus controllers trained with the
+same recipe and another seed or another condition where they exist on disk (``runs/seeds``): those are what make a
+comparison symmetric (the Gaussian baseline trained in ReMoCo's dense regime) and show the spread over training
+seeds. One training seed per system is a limit of this comparison, stated wherever it is used.
+
+Command line (resumable: each system's scores are cached under ``--work``)::
+
+    python -m remoco.comparison run [--systems base remoco ...] [--work runs/comparison] [--out results/comparison.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bench_eval import SAMPLE_SEED_STRIDE, sample_examples
+from .config import SHIPPED_DIR
+from .decide import smallest_detectable_effect, t_interval, verdict
+from .tracking import TRACKERS, motion_distance, video_frames
+
+__all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "SCORES", "LOWER_IS_BETTER", "entry_scores", "load_system",
+           "available_systems", "score_system", "run", "load", "values", "paired", "QUESTIONS", "decisions",
+           "claim_verdict", "system_means", "entries_for_effect", "plot_share", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+_SEEDS = ROOT / "runs" / "seeds"
+
+#: name -> (what it is, how it is loaded: ``("base",)`` / ``("shipped", variant, folder or None)`` /
+#: ``("run", variant, folder)`` / ``("truth",)``).
+SYSTEMS = {
+    "ground_truth": ("the entry's ground-truth clip (no model: the metric's floor)", ("truth",)),
+    "base": ("toy SVD base, reference image only", ("base",)),
+    "gaussian": ("Gaussian trajectory, shipped (sparse draws r_m ~ U[0.95, 1], as DragNUWA-style baselines train)",
+                 ("shipped", "gaussian", None)),
+    "gaussian_dense": ("Gaussian trajectory trained in ReMoCo's dense regime (same steps, trainable set, brush)",
+                       ("run", "gaussian", _SEEDS / "gaussian_dense-s0")),
+    "remoco": ("ReMoCo, shipped (seed 0)", ("shipped", "remoco", None)),
+    "remoco_s1": ("ReMoCo, the shipped recipe with training seed 1", ("run", "remoco", _SEEDS / "remoco-s1")),
+    "gaussian_s1": ("the shipped Gaussian baseline's recipe with training seed 1",
+                    ("run", "gaussian", _SEEDS / "gaussian-s1")),
+    "gaussian_dense_s1": ("the dense Gaussian baseline with training seed 1",
+                          ("run", "gaussian", _SEEDS / "gaussian_dense-s1")),
+    "traj_only": ("ReMoCo without the motion mask, shipped", ("shipped", "traj_only", None)),
+    "remoco_frozen": ("ReMoCo with the paper's frozen base, shipped", ("shipped", "remoco",
+                                                                        SHIPPED_DIR / "remoco-frozen-toy")),
+}
+
+#: How a system is driven where it differs from the shipped ReMoCo's brush fill
+#: (:data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`): the sparse Gaussian baseline gets its point Gaussian on the
+#: drag's start pixel (``"block"``), as it trained on a few points and as chapter 5 drives it; the dense one gets the
+#: brush (:meth:`remoco.pipeline.ReMoCoPipeline.prepare_condition`).
+TRAJECTORY_FILL = {"gaussian": "block", "gaussian_s1": "block"}
+
+#: The per-entry scores (:func:`entry_scores`) and what they mean.
+SCORES = {
+    "MD-Vid": "px between the tracked start point and the drawn path (DIS flow, 5x5 block; paper: CoTracker)",
+    "MD-Vid ceiling": "px: the same for a video that does not move",
+    "share of the way": "1 - MD-Vid / ceiling (1: along the path, 0: frozen, < 0: the wrong way)",
+    "MD-Vid (NCC)": "px, the appearance tracker (cross-check; MD-Img's matcher)",
+    "motion inside brush": "px: mean DIS flow magnitude from frame 1 inside the brush",
+    "motion outside brush": "px: the same outside the brush",
+    "warping error": "grey levels: frame t+1 warped back to frame t by DIS flow, mean |difference| (frame consistency)",
+}
+LOWER_IS_BETTER = {"MD-Vid": True, "MD-Vid (NCC)": True, "share of the way": False, "warping error": True,
+                   "motion outside brush": True, "motion inside brush": False}
+
+
+def _warping_error(v: np.ndarray) -> float:
+    """Mean |frame t - frame t+1 warped back by the DIS flow t -> t+1| over consecutive pairs (grey levels): low for
+    a video whose frames are consistent, whatever it moves (unlike an embedding's cosine similarity, correct motion
+    is not penalised)."""
+    import cv2
+
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    H, W = v.shape[1:3]
+    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    errs = []
+    for a, b in zip(v[:-1], v[1:]):
+        f = dis.calc(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), None)
+        back = cv2.remap(b, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        errs.append(np.abs(back.astype(np.float32) - a.astype(np.float32)).mean())
+    return float(np.mean(errs))
+
+
+def entry_scores(video, example) -> dict:
+    """The scores of :data:`SCORES` for one video (L, H, W, 3) of a bench ``example`` (its first trajectory and its
+    brush). The NCC cross-check is None where the start patch is uniform (NCC undefined there)."""
+    from .flow import estimate_flow
+
+    v = video_frames(video)
+    traj = np.asarray(example.trajectories[0], np.float64)
+    md = motion_distance(v, traj)
+    try:
+        ncc = motion_distance(v, traj, tracker="ncc").value
+    except ValueError as e:
+        if "uniform" not in str(e):
+            raise
+        ncc = None
+    flow, _ = estimate_flow(torch.from_numpy(v))
+    mag = flow[1:].double().norm(dim=-1).mean(0).numpy()
+    brush = np.asarray(example.brush_mask, bool)
+    return {"MD-Vid": md.value, "MD-Vid ceiling": md.ceiling, "share of the way": md.normalised, "MD-Vid (NCC)": ncc,
+            "motion inside brush": float(mag[brush].mean()),
+            "motion outside brush": float(mag[~brush].mean()) if (~brush).any() else None,
+            "warping error": _warping_error(v)}
+
+
+def load_system(name: str):
+    """The pipeline of system ``name`` (:data:`SYSTEMS`); FileNotFoundError when its weights are not on disk."""
+    from .shipped import load_shipped_base, load_shipped_pipeline
+
+    if name not in SYSTEMS:
+        raise ValueError(f"name must be one of {tuple(SYSTEMS)}, got {name!r}")
+    how = SYSTEMS[name][1]
+    if how[0] == "truth":
+        raise ValueError("ground_truth is not sampled: its videos are the entries' ground-truth clips")
+    if how[0] == "base":
+        return load_shipped_base()
+    if how[0] == "run":
+        folder = Path(how[2]) / "controller" / "final"
+        if not (folder / "controller" / "config.json").is_file():
+            raise FileNotFoundError(f"{name}: no trained controller at {folder} (train it first; chapter 6 says how)")
+        return load_shipped_pipeline(how[1], controller_path=folder)
+    return load_shipped_pipeline(how[1], controller_path=how[2])
+
+
+def available_systems() -> list[str]:
+    """The systems of :data:`SYSTEMS` whose weights are on disk, in :data:`SYSTEMS`' order."""
+    out = []
+    for name, (_, how) in SYSTEMS.items():
+        if how[0] == "run" and not (Path(how[2]) / "controller" / "final" / "controller" / "config.json").is_file():
+            continue
+        out.append(name)
+    return out
+
+
+def score_system(name: str, benches: dict, sample_seed: int = 0, num_inference_steps: int = 8, k: int = 2,
+                 entries=None) -> list[dict]:
+    """One row per entry of every bench of ``benches`` (``{set: Bench}``; ``entries``: the first n per set, None all)
+    with system ``name``'s video scored by :func:`entry_scores`."""
+    from .benchset import ground_truth_clip
+    from .shipped import SHIPPED_TRAJECTORY_FILL
+
+    pipe = None if name == "ground_truth" else load_system(name)
+    fill = TRAJECTORY_FILL.get(name, SHIPPED_TRAJECTORY_FILL)
+    rows = []
+    for s, bench in benches.items():
+        chosen = list(bench)[:entries] if entries else list(bench)
+        if pipe is None:
+            videos = [ground_truth_clip(e.truth).video for e in chosen]
+        else:
+            videos = sample_examples(pipe, [e.example for e in chosen],
+                                     [sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed) for e in chosen], k,
+                                     fill, num_inference_steps)
+        for e, v in zip(chosen, videos):
+            rows.append(dict(set=s, entry=e.name, kind=e.kind, **entry_scores(v, e.example)))
+    return rows
+
+
+def run(systems=None, work=ROOT / "runs" / "comparison", out=None, sample_seed: int = 0, num_inference_steps: int = 8,
+        entries=None, threads: int = 1) -> dict:
+    """Score ``systems`` (default: every available one) on both toy bench sets; each system's rows are cached in
+    ``work/<name>.json`` (a rerun skips them). Returns (and writes to ``out``) the result: settings, per-system rows,
+    seconds and thread count per system, the machine."""
+    from . import benchset, reproduce
+    from .shipped import SHIPPED_TRAJECTORY_FILL
+
+    torch.set_num_threads(threads)
+    systems = available_systems() if systems is None else list(systems)
+    benches = {s: benchset.load_bench(reproduce.BENCH_SETS[s]) for s in ("fine", "object")}
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    settings = dict(sample_seed=sample_seed, num_inference_steps=num_inference_steps, k=2, entries=entries,
+                    tracker=TRACKERS["flow"] + ", 5x5 block", trajectory_fill=SHIPPED_TRAJECTORY_FILL,
+                    trajectory_fill_of=dict(TRAJECTORY_FILL))
+    result = dict(settings=settings, scores=SCORES, systems={}, rows={}, seconds={}, threads={})
+    for name in systems:
+        cache = work / f"{name}.json"
+        if cache.is_file() and json.loads(cache.read_text()).get("settings") == settings:
+            cached = json.loads(cache.read_text())
+        else:
+            t0 = time.perf_counter()
+            rows = score_system(name, benches, sample_seed, num_inference_steps, entries=entries)
+            cached = dict(settings=settings, rows=rows, seconds=time.perf_counter() - t0, threads=threads)
+            cache.write_text(json.dumps(cached))
+            print(f"{name}: {len(rows)} entries in {cached['seconds']:.0f} s", flush=True)
+        result["systems"][name] = SYSTEMS[name][0]
+        result["rows"][name] = cached["rows"]
+        result["seconds"][name] = cached["seconds"]
+        result["threads"][name] = cached.get("threads")
+    result.update(machine=platform.processor() or platform.machine(), torch=torch.__version__)
+    if out is not None:
+        Path(out).write_text(json.dumps(result, separators=(",", ":")))
+    return result
+
+
+def load(path=ROOT / "results" / "comparison.json") -> dict:
+    """A stored result of :func:`run`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no comparison result at {path} (run `python -m remoco.comparison run`)")
+    return json.loads(path.read_text())
+
+
+def values(result: dict, system: str, score: str, bench_set: str | None = None, kind: str | None = None) -> dict:
+    """``{(set, entry): value}`` of one system's ``score`` (entries where it is defined), optionally one ``bench_set``
+    (``"fine"`` / ``"object"``) and one ``kind`` of entry."""
+    if system not in result["rows"]:
+        raise ValueError(f"system: {system!r} is not in the result (has {sorted(result['rows'])})")
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {tuple(SCORES)}, got {score!r}")
+    return {(r["set"], r["entry"]): r[score] for r in result["rows"][system]
+            if r[score] is not None and (bench_set is None or r["set"] == bench_set)
+            and (kind is None or r["kind"] == kind)}
+
+
+def paired(result: dict, a: str, b: str, score: str = "share of the way", bench_set: str | None = None,
+           kind: str | None = None, paper_says_a_better: bool = True) -> dict:
+    """System ``a`` minus system ``b`` on ``score``, paired entry by entry (the entries both have): the mean
+    difference with its 95 % t interval (``low``, ``high``, ``df``), the verdict for "a is better than b" when
+    ``paper_says_a_better`` (better: lower or higher by :data:`LOWER_IS_BETTER`), and ``detectable``: the smallest
+    difference this many entries with this spread would detect at power 0.8."""
+    va, vb = values(result, a, score, bench_set, kind), values(result, b, score, bench_set, kind)
+    keys = sorted(va.keys() & vb.keys())
+    if len(keys) < 2:
+        raise ValueError(f"{a} vs {b} on {score!r}: fewer than two paired entries ({len(keys)})")
+    d = np.array([va[k] - vb[k] for k in keys])
+    ci = t_interval(d)
+    lower = LOWER_IS_BETTER.get(score, True)
+    v = verdict(ci, paper_says_lower=lower if paper_says_a_better else not lower)
+    sd = float(d.std(ddof=1))
+    return dict(a=a, b=b, score=score, bench_set=bench_set, kind=kind, n=len(keys),
+                mean_a=float(np.mean([va[k] for k in keys])), mean_b=float(np.mean([vb[k] for k in keys])),
+                diff=ci["mean"], low=ci["low"], high=ci["high"],
+                df=ci["df"], sd=sd, verdict=v, detectable=smallest_detectable_effect(sd, len(keys)))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m remoco.comparison", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="score the systems on both toy bench sets (resumable)")
+    r.add_argument("--systems", nargs="*", default=None, choices=tuple(SYSTEMS))
+    r.add_argument("--work", default=str(ROOT / "runs" / "comparison"))
+    r.add_argument("--out", default=str(ROOT / "results" / "comparison.json"))
+    r.add_argument("--entries", type=int, default=None, help="first n entries per set (default: all 100)")
+    r.add_argument("--sample-seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    run(args.systems, args.work, args.out, args.sample_seed, entries=args.entries, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
+
+
+# ------------------------------------------------------------------------------------------------ reading a result
+#: The questions chapter 6 decides from the comparison: (claim, question, a, b, score, entries' kind or None, the
+#: paper's direction "a better than b"). C2 on the object set's camera entries; C6 as "no worse frame consistency
+#: while moving more inside the brush".
+QUESTIONS = (
+    ("control", "does ReMoCo move the dragged point further along the path than the image-only base?",
+     "remoco", "base", "share of the way", None),
+    ("C1", "region-wise trajectory beats the Gaussian-trajectory baseline as shipped (sparse)",
+     "remoco", "gaussian", "share of the way", None),
+    ("C1 (same regime)", "region-wise trajectory beats the Gaussian trajectory trained in ReMoCo's dense regime",
+     "remoco", "gaussian_dense", "share of the way", None),
+    ("C2", "with the motion mask the object follows the drag better on camera entries",
+     "remoco", "traj_only", "share of the way", "camera"),
+    ("C2 (outside)", "with the motion mask less moves outside the brush on camera entries",
+     "remoco", "traj_only", "motion outside brush", "camera"),
+    ("C6 (moves)", "ReMoCo moves more inside the brush than the base", "remoco", "base", "motion inside brush", None),
+    ("C6 (consistency)", "at no worse frame consistency (warping error) than the base", "remoco", "base",
+     "warping error", None),
+)
+
+
+def decisions(result: dict, bench_sets=("fine", "object")) -> list[dict]:
+    """:func:`paired` for every question of :data:`QUESTIONS` whose systems are in ``result``, per bench set (C2's
+    camera entries exist in the object set only), and again with ReMoCo's second training seed (``remoco_s1``)
+    where the result has it, against the baseline's second seed (``<baseline>_s1``) where that exists. C6's
+    consistency half is read as "ReMoCo's warping error is lower": *contradicted* when it is clearly higher."""
+    out = []
+    questions = list(QUESTIONS)
+    if "remoco_s1" in result["rows"]:  # every ReMoCo question again with the second training seeds
+        second = lambda b: f"{b}_s1" if f"{b}_s1" in result["rows"] else b  # noqa: E731  the baseline's seed 1
+        questions += [(c, q, "remoco_s1", second(b), sc, k) for c, q, a, b, sc, k in QUESTIONS if a == "remoco"]
+    for claim, question, a, b, score, kind in questions:
+        if a not in result["rows"] or b not in result["rows"]:
+            continue
+        for s in bench_sets:
+            pairs = values(result, a, score, s, kind).keys() & values(result, b, score, s, kind).keys()
+            if len(pairs) < 2:  # e.g. no camera entry in the fine set; a brush covering the frame has no outside
+                continue
+            d = paired(result, a, b, score, s, kind)
+            out.append(dict(claim=claim, question=question, **d))
+    return out
+
+
+def claim_verdict(rows: list[dict], claim: str, bench_set: str | None = None) -> str:
+    """One verdict of a claim from its rows of :func:`decisions` (one per bench set and training seed): *reproduced*
+    when every row's interval goes the paper's way, *contradicted* when one goes the other way and none the paper's,
+    *mixed* when rows go both ways, else *inconclusive*; *not measured* when the claim has no row (a system it needs
+    is missing). ``bench_set``: only that set's rows."""
+    vs = [r["verdict"] for r in rows if r["claim"] == claim and bench_set in (None, r.get("bench_set"))]
+    if not vs:
+        return "not measured"
+    if "contradicted" in vs:
+        return "mixed" if "reproduced" in vs else "contradicted"
+    return "reproduced" if all(v == "reproduced" for v in vs) else "inconclusive"
+
+
+def system_means(result: dict, bench_set: str, systems=None) -> list[dict]:
+    """One row per system: the mean of every score of :data:`SCORES` over the entries of ``bench_set``."""
+    rows = []
+    for name in systems or result["rows"]:
+        row = {"system": name}
+        for score in SCORES:
+            v = list(values(result, name, score, bench_set).values())
+            row[score] = float(np.mean(v)) if v else None
+        rows.append(row)
+    return rows
+
+
+def entries_for_effect(result: dict, a: str, b: str, effect: float = 0.1, score: str = "share of the way",
+                       power: float = 0.8) -> int:
+    """How many paired entries would detect a difference of ``effect`` in ``score`` between ``a`` and ``b`` at
+    ``power`` (95 % two-sided), from the spread of their per-entry differences in ``result``."""
+    from .decide import entries_for_power
+
+    d = paired(result, a, b, score)
+    return entries_for_power(d["sd"], effect, power=power)
+
+
+def plot_share(result: dict, systems, labels: dict | None = None, axes=None):
+    """The per-entry "share of the way" of each system, one panel per bench set (box and points; 1: along the
+    path, 0: a frozen video); the ground-truth clips' median as the floor line where present."""
+    import matplotlib.pyplot as plt
+
+    sets = ("fine", "object")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), sharey=True)
+    rng = np.random.default_rng(0)
+    for ax, s in zip(axes, sets):
+        data = [list(values(result, n, "share of the way", s).values()) for n in systems]
+        ax.boxplot(data, vert=False, widths=0.6, showfliers=False)
+        for i, v in enumerate(data, start=1):
+            ax.plot(v, i + 0.15 * rng.standard_normal(len(v)), ".", ms=2, alpha=0.4, color="C0")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.axvline(1, color="k", lw=0.8, ls=":")
+        ax.set_xlim(-1.5, 1.2)
+        ax.set_title(f"{s} set ({len(data[0])} entries)")
+        ax.set_xlabel("share of the way (1 - MD-Vid / frozen)")
+    axes[0].set_yticks(range(1, len(systems) + 1), [(labels or {}).get(n, n) for n in systems])
+    axes[0].invert_yaxis()
+    return axes
