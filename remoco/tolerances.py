@@ -166,11 +166,9 @@ CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
     },
     "06_evaluation": {
         "glue:live_dis_*": "known_answer_share",
-        "column:ground-truth clip": "known_answer_share",
-        "column:along the path*": "known_answer_share",
-        "column:half speed*": "known_answer_share",
-        "column:frozen first frame": "known_answer_share",
-        "column:wrong way": "known_answer_share",
+        "column:DIS flow*": "known_answer_share",
+        "column:LK*": "known_answer_share",
+        "column:NCC*": "known_answer_share",
     },
     "07_ablations": {},
     "08_drag_demo": {
