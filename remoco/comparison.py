@@ -107,14 +107,14 @@ def entry_scores(video, example) -> dict:
 
     v = video_frames(video)
     traj = np.asarray(example.trajectories[0], np.float64)
-    md = motion_distance(v, traj)
+    flow, _ = estimate_flow(torch.from_numpy(v))  # once: MD-Vid's tracker and the motion inside / outside the brush
+    md = motion_distance(v, traj, flow=flow)
     try:
         ncc = motion_distance(v, traj, tracker="ncc").value
     except ValueError as e:
         if "uniform" not in str(e):
             raise
         ncc = None
-    flow, _ = estimate_flow(torch.from_numpy(v))
     mag = flow[1:].double().norm(dim=-1).mean(0).numpy()
     brush = np.asarray(example.brush_mask, bool)
     return {"MD-Vid": md.value, "MD-Vid ceiling": md.ceiling, "share of the way": md.normalised, "MD-Vid (NCC)": ncc,

@@ -335,7 +335,7 @@ def plot_known_answers(image, region, trajectory, num_frames: int, cases: dict, 
     the expected one, ``columns`` panels a row."""
     import matplotlib.pyplot as plt
 
-    from .tracking import known_path_video, motion_distance
+    from .tracking import known_path_video, motion_distance, video_frames
 
     H = np.asarray(image).shape[0]
     videos = [("ground-truth clip", truth, None)] if truth is not None else []
@@ -347,9 +347,8 @@ def plot_known_answers(image, region, trajectory, num_frames: int, cases: dict, 
         ax.axis("off")
     for ax, (name, v, expected) in zip(axes.flat, videos):
         md = motion_distance(v, trajectory, **(tracker or {}))
-        ax.imshow(overlay_trajectory(np.asarray(v)[-1] if np.asarray(v).dtype == np.uint8 else
-                                     (np.asarray(v)[-1] * 255).round().astype(np.uint8),
-                                     [md.target, md.track], colors=[(255, 40, 40), (40, 255, 40)], scale=scale))
+        ax.imshow(overlay_trajectory(video_frames(v, name)[-1], [md.target, md.track],
+                                     colors=[(255, 40, 40), (40, 255, 40)], scale=scale))
         exp = "" if expected is None else f" (expect {expected:+.1f})"
         ax.set_title(name.replace(", ", ",\n", 1) + f"\nscore {md.normalised:+.2f}{exp}", fontsize=8)
     fig.tight_layout()

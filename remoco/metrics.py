@@ -153,10 +153,6 @@ def md_vid(video, trajectory, tracker: str = "flow", checkpoint=None, radius: in
     cross-check. Returns a :class:`Score` with the per-frame distances and the track."""
     v = _frames(video)
     traj = _trajectory(trajectory, v.shape)
-    if tracker not in TRACKERS:
-        raise ValueError(f"tracker must be one of {tuple(TRACKERS)}, got {tracker!r}")
-    if tracker == "cotracker":
-        checkpoint = _weights_file(checkpoint, "checkpoint", "CoTracker (e.g. scaled_offline.pth)")
     if int(radius) != radius or radius < 0:
         raise ValueError(f"radius must be a non-negative int, got {radius!r}")
     md = motion_distance(v, traj, tracker=tracker, block=2 * int(radius) + 1, upscale=upscale, checkpoint=checkpoint,

@@ -158,15 +158,19 @@ def _block(start: np.ndarray, block: int, w: int, h: int) -> tuple[np.ndarray, n
 
 
 def track_start_point(video, start, tracker: str = "flow", block: int = 5, upscale: int = 4, patch: int = 11,
-                      checkpoint=None) -> np.ndarray:
+                      checkpoint=None, flow=None) -> np.ndarray:
     """The track (L, 2) (x, y) of the frame-1 point ``start`` through ``video`` (L, H, W, 3): the median motion
     of the ``block`` x ``block`` pixels around it, followed by ``tracker`` (see the module docstring; ``"ncc"``
     matches a ``patch`` x ``patch`` template and ignores ``block``; ``"cotracker"`` needs ``checkpoint``).
-    ``track[0] == start``."""
+    ``flow``: the video's (L, H, W, 2) frame-1 flow from :func:`remoco.flow.estimate_flow` when the caller has
+    already estimated it (``tracker="flow"`` only; it is not estimated again). ``track[0] == start``."""
     v = video_frames(video)
     L, H, W, _ = v.shape
     if tracker not in TRACKERS:
         raise ValueError(f"tracker must be one of {tuple(TRACKERS)}, got {tracker!r}")
+    if flow is not None and (tracker != "flow" or tuple(flow.shape) != (L, H, W, 2)):
+        raise ValueError(f"flow must be the video's ({L}, {H}, {W}, 2) frame-1 flow, given with tracker='flow' only; "
+                         f"got shape {tuple(flow.shape)} with tracker={tracker!r}")
     check_int("block", block, minimum=1)
     start = np.asarray(start, np.float64).reshape(-1)
     if start.shape != (2,) or not (-0.5 <= start[0] < W - 0.5 and -0.5 <= start[1] < H - 0.5):
@@ -178,10 +182,11 @@ def track_start_point(video, start, tracker: str = "flow", block: int = 5, upsca
         grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float64)
         tracks, _ = track_points(v, grid, upscale=upscale)
         return start + np.median(tracks - grid[None], axis=1)
-    from .flow import estimate_flow
+    if flow is None:
+        from .flow import estimate_flow
 
-    flow, _ = estimate_flow(torch.from_numpy(v), backend=None if tracker == "flow" else "cotracker",
-                            checkpoint=checkpoint)
+        flow, _ = estimate_flow(torch.from_numpy(v), backend=None if tracker == "flow" else "cotracker",
+                                checkpoint=checkpoint)
     patch_flow = flow.double().numpy()[:, ys[:, None], xs[None, :]].reshape(L, -1, 2)
     return start + np.median(patch_flow, axis=1)
 
@@ -240,14 +245,15 @@ def target_positions(trajectory, num_frames: int, width: int, height: int, timin
 
 
 def motion_distance(video, trajectory, tracker: str = "flow", block: int = 5, upscale: int = 4, patch: int = 11,
-                    checkpoint=None, timing: str = "arc_length") -> MotionDistance:
+                    checkpoint=None, timing: str = "arc_length", flow=None) -> MotionDistance:
     """MD-Vid (Sec. 4.1): how far the drawn ``trajectory``'s start point, tracked through ``video`` (L, H, W, 3),
     ends from the positions the trajectory asks for (:func:`target_positions`), in pixels, with the no-motion
     ceiling and the normalised score ``1 - MD / MD_frozen``.
 
     ``tracker`` / ``block`` / ``patch``: :func:`track_start_point` (default: DIS flow, median of a 5 x 5 block,
     the tracker that passes :func:`validate_motion_distance` on the toy benches; the paper: CoTracker).
-    ``timing``: :func:`target_positions`."""
+    ``timing``: :func:`target_positions`; ``flow``: the video's frame-1 flow if already estimated
+    (:func:`track_start_point`)."""
     v = video_frames(video)
     L, H, W, _ = v.shape
     target = target_positions(trajectory, L, W, H, timing)
@@ -259,7 +265,7 @@ def motion_distance(video, trajectory, tracker: str = "flow", block: int = 5, up
     elif checkpoint is not None:
         raise ValueError(f"checkpoint is used by tracker='cotracker' only; tracker={tracker!r} needs no weights")
     track = track_start_point(v, target[0], tracker=tracker, block=block, upscale=upscale, patch=patch,
-                              checkpoint=checkpoint)
+                              checkpoint=checkpoint, flow=flow)
     d = np.linalg.norm(track[1:] - target[1:], axis=-1)
     ceiling = float(np.linalg.norm(target[1:] - target[0], axis=-1).mean())
     label = TRACKERS[tracker] + ("" if tracker in ("ncc", "cotracker") else f", {block}x{block} block")

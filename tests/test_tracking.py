@@ -124,3 +124,20 @@ def test_bad_input_is_named():
         T.known_path_video(img, region[:10], path, L)
     with pytest.raises(ValueError, match="colour"):
         T.known_path_video(img, region, path, L, colour=2.0)
+
+
+def test_a_flow_already_estimated_is_used_not_estimated_again(monkeypatch):
+    from remoco import flow as F
+
+    img, region, path = _scene(4)
+    v = T.known_path_video(img, region, path, L, speed=0.5)
+    est, _ = F.estimate_flow(torch.from_numpy(v))
+    fresh = T.motion_distance(v, path)
+    calls = []
+    monkeypatch.setattr(F, "estimate_flow", lambda *a, **k: calls.append(1))
+    given = T.motion_distance(v, path, flow=est)
+    assert calls == [] and given.value == fresh.value
+    with pytest.raises(ValueError, match="flow must be"):
+        T.motion_distance(v, path, flow=est[:, :10])
+    with pytest.raises(ValueError, match="flow must be"):
+        T.motion_distance(v, path, tracker="ncc", flow=est)
