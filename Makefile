@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: install lint test test-unit test-chapters test-browser demo-screenshot book book-from-tested clean-book bench \
-	notebooks reproduce comparison
+	notebooks reproduce comparison seed-runs
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -99,19 +99,26 @@ reproduce: install
 	$(PY) -m remoco.reproduce check $(if $(QUICK),--quick) --work $(REPRO_WORK)
 
 # Chapter 6's main comparison (remoco/comparison.py): MD-Vid validated on known answers for every bench entry
-# (results/md_validation.json, ~9 min), the controllers it adds to the shipped ones, trained with the shipped recipe
-# two at a time (ReMoCo seed 1, the Gaussian baseline seed 1, the Gaussian baseline in ReMoCo's dense regime seeds 0
-# and 1: ~25 min each at one thread), then every system sampled and scored on all 200 entries
-# (results/comparison.json, ~5 min per system). Resumable.
+# (results/md_validation.json, ~9 min), the controllers it adds to the shipped ones (training seed 0), trained with
+# the shipped recipe JOBS at a time (SEED_RUNS: seeds 1-3 of ReMoCo, 1-2 of the Gaussian baseline and of the
+# trajectory-only controller, 0-3 of the Gaussian baseline in ReMoCo's dense regime: ~25 min each at one thread),
+# then every system sampled and scored on all 200 entries (results/comparison.json, ~3-5 min per system) and C2's
+# systems on the object set's camera entries brushed on the object only (results/comparison_camera.json, ~30 s per
+# system). Resumable: a trained seed is not trained again, a scored system not scored again.
 SEEDS_WORK := runs/seeds
 FAST := --set mixed_precision=auto fused_adam=true
 TRAIN1 := OMP_NUM_THREADS=1 $(PY) -m remoco.cli train --no-progress
+SEED_RUNS := remoco-s1 remoco-s2 remoco-s3 gaussian-s1 gaussian-s2 traj_only-s1 traj_only-s2 \
+	gaussian_dense-s0 gaussian_dense-s1 gaussian_dense-s2 gaussian_dense-s3
+C2_SYSTEMS := ground_truth base gaussian remoco remoco_s1 remoco_s2 traj_only traj_only_s1 traj_only_s2
+$(SEEDS_WORK)/%/controller/final/controller/config.json: | install
+	$(TRAIN1) --config data/checkpoints/$(subst gaussian_dense,gaussian,$(firstword $(subst -s, ,$*)))-toy/config.yaml \
+		$(FAST) $(if $(findstring gaussian_dense,$*),r_min=0.0 r_max=0.0) --seed $(lastword $(subst -s, ,$*)) \
+		--out $(SEEDS_WORK)/$*
+seed-runs: $(foreach r,$(SEED_RUNS),$(SEEDS_WORK)/$(r)/controller/final/controller/config.json)
 comparison: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/md_validation.py --out results/md_validation.json
-	$(TRAIN1) --config data/checkpoints/remoco-toy/config.yaml $(FAST) --seed 1 --out $(SEEDS_WORK)/remoco-s1 & \
-	$(TRAIN1) --config data/checkpoints/gaussian-toy/config.yaml $(FAST) r_min=0.0 r_max=0.0 --seed 0 \
-		--out $(SEEDS_WORK)/gaussian_dense-s0 & wait
-	$(TRAIN1) --config data/checkpoints/gaussian-toy/config.yaml $(FAST) --seed 1 --out $(SEEDS_WORK)/gaussian-s1 & \
-	$(TRAIN1) --config data/checkpoints/gaussian-toy/config.yaml $(FAST) r_min=0.0 r_max=0.0 --seed 1 \
-		--out $(SEEDS_WORK)/gaussian_dense-s1 & wait
+	$(MAKE) -j $(JOBS) seed-runs
 	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --out results/comparison.json
+	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --sets camera --systems $(C2_SYSTEMS) \
+		--work runs/comparison_camera --out results/comparison_camera.json

@@ -10,21 +10,26 @@ per-entry differences (:func:`paired`): a 95 % Student-t interval with n - 1 deg
 (:func:`remoco.decide.t_interval`), the verdict of :func:`remoco.decide.verdict`, and the smallest effect the
 comparison could have detected at power 0.8 (:func:`remoco.decide.smallest_detectable_effect`).
 
-The systems (:data:`SYSTEMS`) are chapter 5's shipped toy models and controllers, plus controllers trained with the
-same recipe and another seed or another condition where they exist on disk (``runs/seeds``): those are what make a
-comparison symmetric (the Gaussian baseline trained in ReMoCo's dense regime) and show the spread over training
-seeds. One training seed per system is a limit of this comparison, stated wherever it is used.
+The systems (:data:`SYSTEMS`) are chapter 5's shipped toy models and controllers (training seed 0), plus
+controllers trained with the same recipe and another seed or another condition where they exist on disk
+(``runs/seeds``): those are what make a comparison symmetric (the Gaussian baseline trained in ReMoCo's dense regime)
+and measure the spread over training seeds. A trained system's seed ``i`` is named ``<system>_s<i>``
+(:func:`seed_name`); :func:`decisions` pairs ReMoCo's seed ``i`` with the baseline's seed ``i`` and
+:func:`over_seeds` decides each question from the per-seed mean differences with a t interval over training seeds
+(df = seeds - 1), so the spread between training seeds is part of every verdict.
 
 Command line (resumable: each system's scores are cached under ``--work``)::
 
     python -m remoco.comparison run [--systems base remoco ...] [--work runs/comparison] [--out results/comparison.json]
+
+A system already in ``--out`` with the same settings (sampler seed and steps, k, tracker, its own trajectory fill) is
+kept from there, so adding one system samples that system only.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -37,8 +42,10 @@ from .decide import smallest_detectable_effect, t_interval, verdict
 from .tracking import TRACKERS, motion_distance, video_frames
 
 __all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "SCORES", "LOWER_IS_BETTER", "entry_scores", "load_system",
-           "available_systems", "score_system", "run", "load", "values", "paired", "QUESTIONS", "decisions",
-           "claim_verdict", "system_means", "entries_for_effect", "plot_share", "main"]
+           "available_systems", "score_system", "run", "load", "values", "paired", "UNTRAINED", "seed_name",
+           "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect", "claim_verdict", "claim_key",
+           "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS", "system_means",
+           "entries_for_effect", "plot_share", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _SEEDS = ROOT / "runs" / "seeds"
@@ -58,7 +65,17 @@ SYSTEMS = {
                     ("run", "gaussian", _SEEDS / "gaussian-s1")),
     "gaussian_dense_s1": ("the dense Gaussian baseline with training seed 1",
                           ("run", "gaussian", _SEEDS / "gaussian_dense-s1")),
+    "remoco_s2": ("ReMoCo, the shipped recipe with training seed 2", ("run", "remoco", _SEEDS / "remoco-s2")),
+    "gaussian_s2": ("the shipped Gaussian baseline's recipe with training seed 2",
+                    ("run", "gaussian", _SEEDS / "gaussian-s2")),
+    "gaussian_dense_s2": ("the dense Gaussian baseline with training seed 2",
+                          ("run", "gaussian", _SEEDS / "gaussian_dense-s2")),
+    "remoco_s3": ("ReMoCo, the shipped recipe with training seed 3", ("run", "remoco", _SEEDS / "remoco-s3")),
+    "gaussian_dense_s3": ("the dense Gaussian baseline with training seed 3",
+                          ("run", "gaussian", _SEEDS / "gaussian_dense-s3")),
     "traj_only": ("ReMoCo without the motion mask, shipped", ("shipped", "traj_only", None)),
+    "traj_only_s1": ("ReMoCo without the motion mask, training seed 1", ("run", "traj_only", _SEEDS / "traj_only-s1")),
+    "traj_only_s2": ("ReMoCo without the motion mask, training seed 2", ("run", "traj_only", _SEEDS / "traj_only-s2")),
     "remoco_frozen": ("ReMoCo with the paper's frozen base, shipped", ("shipped", "remoco",
                                                                         SHIPPED_DIR / "remoco-frozen-toy")),
 }
@@ -67,7 +84,7 @@ SYSTEMS = {
 #: (:data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`): the sparse Gaussian baseline gets its point Gaussian on the
 #: drag's start pixel (``"block"``), as it trained on a few points and as chapter 5 drives it; the dense one gets the
 #: brush (:meth:`remoco.pipeline.ReMoCoPipeline.prepare_condition`).
-TRAJECTORY_FILL = {"gaussian": "block", "gaussian_s1": "block"}
+TRAJECTORY_FILL = {"gaussian": "block", "gaussian_s1": "block", "gaussian_s2": "block"}
 
 #: The per-entry scores (:func:`entry_scores`) and what they mean.
 SCORES = {
@@ -175,38 +192,113 @@ def score_system(name: str, benches: dict, sample_seed: int = 0, num_inference_s
     return rows
 
 
-def run(systems=None, work=ROOT / "runs" / "comparison", out=None, sample_seed: int = 0, num_inference_steps: int = 8,
-        entries=None, threads: int = 1) -> dict:
-    """Score ``systems`` (default: every available one) on both toy bench sets; each system's rows are cached in
-    ``work/<name>.json`` (a rerun skips them). Returns (and writes to ``out``) the result: settings, per-system rows,
-    seconds and thread count per system, the machine."""
+def _system_key(settings: dict, name: str) -> dict:
+    """What a system's scores depend on: the shared settings with the system's own trajectory fill (so adding a
+    system, or changing one system's fill, leaves the others' scores valid)."""
+    key = {k: v for k, v in settings.items() if k != "trajectory_fill_of"}
+    key["sets"] = list(settings.get("sets", ("fine", "object")))  # results written before the camera set: both sets
+    key["trajectory_fill"] = settings.get("trajectory_fill_of", {}).get(name, settings["trajectory_fill"])
+    return key
+
+
+def _machine() -> str:
+    """Where a system was scored: the CPU model and core count (and the GPU where one is used)."""
+    from .speed import machine_summary
+
+    m = machine_summary()
+    return f"{m['cpu_model']}, {m['cpu_count']} cores" + (f", {m['cuda']}" if m["cuda"] else "")
+
+
+def camera_object_entries(bench) -> list:
+    """The camera entries of a toy object ``bench`` (the camera pans / zooms while the object moves) with the brush
+    on the dragged object only -- the object's layer in frame 1 of the re-rendered ground-truth clip -- instead of
+    the bench's motion-mask brush, which covers the moving background too (so nothing moves "outside" it). C2 asks
+    what the motion mask adds exactly here: only the object is brushed, the camera should not follow the drag.
+    Their ``set`` is ``"camera"``."""
+    from dataclasses import replace
+
+    from .benchset import ground_truth_clip
+
+    out = []
+    for e in bench:
+        if not e.camera:
+            continue
+        if e.truth is None or "moving_layer" not in e.truth:
+            raise ValueError(f"bench: camera entry {e.name} has no ground truth naming its moving layer")
+        clip = ground_truth_clip(e.truth)
+        owner = np.asarray(clip.meta["owner"])
+        brush = owner == list(clip.meta["layers"]).index(e.truth["moving_layer"])
+        out.append(replace(e, example=replace(e.example, brush_mask=brush), set="camera"))
+    return out
+
+
+#: The sets :func:`run` can score: the two toy bench sets, and the object set's camera entries brushed on the object.
+SETS = ("fine", "object", "camera")
+
+
+def _benches(sets) -> dict:
     from . import benchset, reproduce
+
+    benches = {s: benchset.load_bench(reproduce.BENCH_SETS["object" if s == "camera" else s]) for s in sets}
+    if "camera" in benches:
+        benches["camera"] = camera_object_entries(benches["camera"])
+    return benches
+
+
+def run(systems=None, work=ROOT / "runs" / "comparison", out=None, sample_seed: int = 0, num_inference_steps: int = 8,
+        entries=None, threads: int = 1, sets=("fine", "object")) -> dict:
+    """Score ``systems`` (default: every available one) on both toy bench sets. A system is taken, in this order,
+    from ``work/<name>.json`` or from the result already at ``out`` when its settings (:func:`_system_key`) match,
+    else sampled and scored and cached in ``work``. Returns (and writes to ``out``) the result: settings, per-system
+    rows, seconds, thread count and machine per system; systems already at ``out`` and not asked for are kept.
+    ``sets``: which of :data:`SETS` to score."""
     from .shipped import SHIPPED_TRAJECTORY_FILL
+
+    sets = tuple(sets)
+    if not sets or any(s not in SETS for s in sets):
+        raise ValueError(f"sets must be a non-empty selection of {SETS}, got {sets!r}")
 
     torch.set_num_threads(threads)
     systems = available_systems() if systems is None else list(systems)
-    benches = {s: benchset.load_bench(reproduce.BENCH_SETS[s]) for s in ("fine", "object")}
+    unknown = [n for n in systems if n not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"systems: {unknown} are not in SYSTEMS ({tuple(SYSTEMS)})")
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    settings = dict(sample_seed=sample_seed, num_inference_steps=num_inference_steps, k=2, entries=entries,
+    settings = dict(sample_seed=sample_seed, num_inference_steps=num_inference_steps, k=2, entries=entries, sets=sets,
                     tracker=TRACKERS["flow"] + ", 5x5 block", trajectory_fill=SHIPPED_TRAJECTORY_FILL,
                     trajectory_fill_of=dict(TRAJECTORY_FILL))
-    result = dict(settings=settings, scores=SCORES, systems={}, rows={}, seconds={}, threads={})
-    for name in systems:
+    machine = _machine()
+    previous = load(out) if out is not None and Path(out).is_file() else None
+    stored = {}
+    if previous is not None:
+        for name in previous["rows"]:
+            if name in SYSTEMS and _system_key(previous["settings"], name) == _system_key(settings, name):
+                stored[name] = dict(rows=previous["rows"][name], seconds=previous["seconds"][name],
+                                    threads=previous["threads"].get(name),
+                                    machine=previous.get("machines", {}).get(name, previous.get("machine")))
+    result = dict(settings=settings, scores=SCORES, systems={}, rows={}, seconds={}, threads={}, machines={})
+    benches = None
+    for name in [n for n in SYSTEMS if n in systems or n in stored]:
         cache = work / f"{name}.json"
-        if cache.is_file() and json.loads(cache.read_text()).get("settings") == settings:
-            cached = json.loads(cache.read_text())
-        else:
+        cached = json.loads(cache.read_text()) if cache.is_file() else None
+        if cached is None or cached.get("key") != _system_key(settings, name):
+            cached = stored.get(name)
+        if cached is None:
+            if benches is None:
+                benches = _benches(sets)
             t0 = time.perf_counter()
             rows = score_system(name, benches, sample_seed, num_inference_steps, entries=entries)
-            cached = dict(settings=settings, rows=rows, seconds=time.perf_counter() - t0, threads=threads)
+            cached = dict(key=_system_key(settings, name), rows=rows, seconds=time.perf_counter() - t0,
+                          threads=threads, machine=machine)
             cache.write_text(json.dumps(cached))
             print(f"{name}: {len(rows)} entries in {cached['seconds']:.0f} s", flush=True)
         result["systems"][name] = SYSTEMS[name][0]
         result["rows"][name] = cached["rows"]
         result["seconds"][name] = cached["seconds"]
         result["threads"][name] = cached.get("threads")
-    result.update(machine=platform.processor() or platform.machine(), torch=torch.__version__)
+        result["machines"][name] = cached.get("machine", machine)
+    result.update(machine=machine, torch=torch.__version__)  # the machine of this invocation; per system: machines
     if out is not None:
         Path(out).write_text(json.dumps(result, separators=(",", ":")))
     return result
@@ -263,8 +355,11 @@ def main(argv=None) -> None:
     r.add_argument("--entries", type=int, default=None, help="first n entries per set (default: all 100)")
     r.add_argument("--sample-seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--sets", nargs="+", default=["fine", "object"], choices=SETS,
+                   help="which sets to score (camera: the object set's camera entries brushed on the object only)")
     args = ap.parse_args(argv)
-    run(args.systems, args.work, args.out, args.sample_seed, entries=args.entries, threads=args.threads)
+    run(args.systems, args.work, args.out, args.sample_seed, entries=args.entries, threads=args.threads,
+        sets=args.sets)
 
 
 if __name__ == "__main__":
@@ -273,58 +368,154 @@ if __name__ == "__main__":
 
 # ------------------------------------------------------------------------------------------------ reading a result
 #: The questions chapter 6 decides from the comparison: (claim, question, a, b, score, entries' kind or None, the
-#: paper's direction "a better than b"). C2 on the object set's camera entries; C6 as "no worse frame consistency
-#: while moving more inside the brush".
+#: sets it is asked on), each in the paper's direction "a better than b". C2 on the camera set
+#: (:func:`camera_object_entries`); C6 as "no worse frame consistency while moving more inside the brush".
 QUESTIONS = (
     ("control", "does ReMoCo move the dragged point further along the path than the image-only base?",
-     "remoco", "base", "share of the way", None),
+     "remoco", "base", "share of the way", None, ("fine", "object")),
     ("C1", "region-wise trajectory beats the Gaussian-trajectory baseline as shipped (sparse)",
-     "remoco", "gaussian", "share of the way", None),
+     "remoco", "gaussian", "share of the way", None, ("fine", "object")),
     ("C1 (same regime)", "region-wise trajectory beats the Gaussian trajectory trained in ReMoCo's dense regime",
-     "remoco", "gaussian_dense", "share of the way", None),
-    ("C2", "with the motion mask the object follows the drag better on camera entries",
-     "remoco", "traj_only", "share of the way", "camera"),
-    ("C2 (outside)", "with the motion mask less moves outside the brush on camera entries",
-     "remoco", "traj_only", "motion outside brush", "camera"),
-    ("C6 (moves)", "ReMoCo moves more inside the brush than the base", "remoco", "base", "motion inside brush", None),
+     "remoco", "gaussian_dense", "share of the way", None, ("fine", "object")),
+    ("C2", "with the motion mask the brushed object follows the drag better while the camera moves",
+     "remoco", "traj_only", "share of the way", None, ("camera",)),
+    ("C2 (outside)", "with the motion mask less moves outside the brushed object while the camera moves",
+     "remoco", "traj_only", "motion outside brush", None, ("camera",)),
+    ("C6 (moves)", "ReMoCo moves more inside the brush than the base", "remoco", "base", "motion inside brush", None,
+     ("fine", "object")),
     ("C6 (consistency)", "at no worse frame consistency (warping error) than the base", "remoco", "base",
-     "warping error", None),
+     "warping error", None, ("fine", "object")),
 )
 
 
-def decisions(result: dict, bench_sets=("fine", "object")) -> list[dict]:
-    """:func:`paired` for every question of :data:`QUESTIONS` whose systems are in ``result``, per bench set (C2's
-    camera entries exist in the object set only), and again with ReMoCo's second training seed (``remoco_s1``)
-    where the result has it, against the baseline's second seed (``<baseline>_s1``) where that exists. C6's
-    consistency half is read as "ReMoCo's warping error is lower": *contradicted* when it is clearly higher."""
-    out = []
-    questions = list(QUESTIONS)
-    if "remoco_s1" in result["rows"]:  # every ReMoCo question again with the second training seeds
-        second = lambda b: f"{b}_s1" if f"{b}_s1" in result["rows"] else b  # noqa: E731  the baseline's seed 1
-        questions += [(c, q, "remoco_s1", second(b), sc, k) for c, q, a, b, sc, k in QUESTIONS if a == "remoco"]
-    for claim, question, a, b, score, kind in questions:
-        if a not in result["rows"] or b not in result["rows"]:
-            continue
-        for s in bench_sets:
-            pairs = values(result, a, score, s, kind).keys() & values(result, b, score, s, kind).keys()
-            if len(pairs) < 2:  # e.g. no camera entry in the fine set; a brush covering the frame has no outside
-                continue
-            d = paired(result, a, b, score, s, kind)
-            out.append(dict(claim=claim, question=question, **d))
+#: Systems with no training seed: every seed of a trained system is compared with the same one.
+UNTRAINED = ("ground_truth", "base")
+
+
+def seed_name(system: str, seed: int) -> str:
+    """The name of training seed ``seed`` of ``system`` in :data:`SYSTEMS`: the shipped one (seed 0) keeps the plain
+    name, seed i > 0 is ``<system>_s<i>``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    return system if seed == 0 else f"{system}_s{seed}"
+
+
+def seed_systems(names, system: str) -> list[str]:
+    """The training seeds of ``system`` among ``names`` (e.g. a result's systems), in seed order from 0, stopping at
+    the first seed that is missing."""
+    names, out = set(names), []
+    while seed_name(system, len(out)) in names:
+        out.append(seed_name(system, len(out)))
     return out
 
 
+def decisions(result: dict, bench_sets=None) -> list[dict]:
+    """:func:`paired` for every question of :data:`QUESTIONS` whose systems are in ``result``, per set the question
+    is asked on and ``result`` scored (``bench_sets``: default all of its sets; C2 on the camera set), and per
+    training seed: ReMoCo's seed i against the baseline's
+    seed i (the same base for every seed, :data:`UNTRAINED`); a seed the baseline lacks is skipped. Each row carries
+    its ``seed``. C6's consistency half is read as "ReMoCo's warping error is lower": *contradicted* when it is
+    clearly higher. :func:`over_seeds` turns the rows into one decision per question and set."""
+    out = []
+    names = result["rows"]
+    if bench_sets is None:
+        bench_sets = result.get("settings", {}).get("sets", ("fine", "object"))
+    for claim, question, a, b, score, kind, asked_on in QUESTIONS:
+        for seed, a_i in enumerate(seed_systems(names, a)):
+            b_i = b if b in UNTRAINED else seed_name(b, seed)
+            if b_i not in names:
+                continue
+            for s in (s for s in bench_sets if s in asked_on):
+                pairs = values(result, a_i, score, s, kind).keys() & values(result, b_i, score, s, kind).keys()
+                if len(pairs) < 2:  # e.g. no camera entry in the fine set; a brush covering the frame has no outside
+                    continue
+                out.append(dict(claim=claim, question=question, seed=seed, **paired(result, a_i, b_i, score, s, kind)))
+    return out
+
+
+def over_seeds(rows: list[dict]) -> list[dict]:
+    """One decision per (claim, bench set) from the per-seed rows of :func:`decisions`: the mean over training seeds
+    of each seed's mean paired difference, with a 95 % t interval over seeds (df = seeds - 1) -- so a verdict needs
+    the difference to hold across training seeds, not only across entries of one seed -- its verdict, and the
+    smallest difference that many seeds with that spread would detect at power 0.8. With one seed the row keeps
+    that seed's interval over entries and says so (``seeds`` = 1). ``sd``: the spread of the per-seed means
+    (:func:`seeds_for_effect` turns it into the seeds a given difference needs)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["claim"], r["bench_set"]), []).append(r)
+    out = []
+    for (claim, s), group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        first = group[0]
+        row = dict(claim=claim, question=first["question"], bench_set=s, score=first["score"], kind=first["kind"],
+                   a=first["a"], b=first["b"], seeds=len(group), per_seed=[r["diff"] for r in group],
+                   per_seed_verdicts=[r["verdict"] for r in group], entries=first["n"])
+        if len(group) == 1:
+            row.update({k: first[k] for k in ("diff", "low", "high", "df", "verdict", "detectable")}, sd=None)
+        else:
+            d = np.array(row["per_seed"])
+            ci = t_interval(d)
+            row.update(diff=ci["mean"], low=ci["low"], high=ci["high"], df=ci["df"], sd=float(d.std(ddof=1)),
+                       verdict=verdict(ci, paper_says_lower=LOWER_IS_BETTER.get(first["score"], True)),
+                       detectable=smallest_detectable_effect(float(d.std(ddof=1)), len(d)))
+        out.append(row)
+    return out
+
+
+def seeds_for_effect(decided: dict, effect: float = 0.1, power: float = 0.8) -> int:
+    """How many training seeds a decision of :func:`over_seeds` would need to detect a difference of ``effect`` at
+    ``power`` (95 % two-sided t over seeds), from the spread of its per-seed means."""
+    from .decide import entries_for_power
+
+    if decided.get("sd") is None:
+        raise ValueError(f"decided: {decided.get('claim')!r} has one training seed: no spread between seeds to use")
+    return entries_for_power(decided["sd"], effect, power=power)
+
+
 def claim_verdict(rows: list[dict], claim: str, bench_set: str | None = None) -> str:
-    """One verdict of a claim from its rows of :func:`decisions` (one per bench set and training seed): *reproduced*
-    when every row's interval goes the paper's way, *contradicted* when one goes the other way and none the paper's,
-    *mixed* when rows go both ways, else *inconclusive*; *not measured* when the claim has no row (a system it needs
-    is missing). ``bench_set``: only that set's rows."""
+    """One verdict of a claim from its rows (of :func:`over_seeds`: one per bench set; or any rows with ``claim``,
+    ``bench_set`` and ``verdict``): *reproduced* when every row's interval goes the paper's way, *contradicted*
+    when one goes the other way and none the paper's, *mixed* when rows go both ways, else *inconclusive*; *not
+    measured* when the claim has no row (a system it needs is missing). ``bench_set``: only that set's rows."""
     vs = [r["verdict"] for r in rows if r["claim"] == claim and bench_set in (None, r.get("bench_set"))]
     if not vs:
         return "not measured"
     if "contradicted" in vs:
         return "mixed" if "reproduced" in vs else "contradicted"
     return "reproduced" if all(v == "reproduced" for v in vs) else "inconclusive"
+
+
+def claim_key(claim: str) -> str:
+    """A name-safe key of a claim of :data:`QUESTIONS` (``"C1 (same regime)"`` -> ``"C1_same_regime"``)."""
+    return claim.replace(" (", "_").replace(")", "").replace(" ", "_")
+
+
+def decision_rows(decided: list[dict]) -> list[dict]:
+    """The table of :func:`over_seeds`' decisions: claim, set, seeds, the interval over seeds, the per-seed means,
+    the smallest detectable difference and the verdict."""
+    return [{"claim": d["claim"], "set": d["bench_set"], "seeds": d["seeds"],
+             "a - b over seeds [95 %]": f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]",
+             "per seed": " ".join(f"{x:+.2f}" for x in d["per_seed"]), "detectable": d["detectable"],
+             "verdict": d["verdict"]} for d in decided]
+
+
+def per_seed_rows(rows: list[dict]) -> list[dict]:
+    """The table of :func:`decisions`' per-seed rows: which systems, the per-entry interval, detectable, verdict."""
+    return [{"claim": d["claim"], "set": d["bench_set"], "a - b": f"{d['a']} - {d['b']}",
+             "a - b [95 %]": f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
+             "detectable": d["detectable"], "verdict": d["verdict"]} for d in rows]
+
+
+def verdict_rows(decided: list[dict], statements: dict | None = None, sets=SETS) -> list[dict]:
+    """One row per claim of :func:`over_seeds`' decisions: what the paper says (``statements`` by claim, else the
+    question of :data:`QUESTIONS`) and :func:`claim_verdict` per set ("—" where the claim is not asked on it)."""
+    out = []
+    for c in dict.fromkeys(d["claim"] for d in decided):
+        asked = {d["bench_set"] for d in decided if d["claim"] == c}
+        says = (statements or {}).get(c) or next(d["question"] for d in decided if d["claim"] == c)
+        out.append({"claim": c, "the paper says": says,
+                    **{f"{s} set": claim_verdict(decided, c, s) if s in asked else "—" for s in sets}})
+    return out
 
 
 def system_means(result: dict, bench_set: str, systems=None) -> list[dict]:
@@ -356,7 +547,7 @@ def plot_share(result: dict, systems, labels: dict | None = None, axes=None):
 
     sets = ("fine", "object")
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), sharey=True)
+        _, axes = plt.subplots(1, 2, figsize=(8.4, 1.4 + 0.24 * len(systems)), sharey=True)
     rng = np.random.default_rng(0)
     for ax, s in zip(axes, sets):
         data = [list(values(result, n, "share of the way", s).values()) for n in systems]

@@ -283,9 +283,24 @@ def tally_text(verdict: dict) -> str:
     return f"clear for the paper in {t['for']} of {t['of']} comparisons, against it in {t['against']}"
 
 
-def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log_x: bool | None = None):
+_UNITS = {"MD-Vid": "px, lower is better", "MD-Img": "px, lower is better", "Frame Consis.": "cosine similarity"}
+
+
+def _reference_lines(ax, reference, metric: str) -> None:
+    """Horizontal lines of ``reference`` (``{label: {column: value}}``, e.g. the image-only base's means) for
+    ``metric``: solid for the fine set, dashed for the object set, grey."""
+    for label, values in (reference or {}).items():
+        for s, ls in (("fine", "-"), ("object", "--")):
+            v = values.get(f"{metric} ({s})")
+            if v is not None:
+                ax.axhline(v, color="0.5", ls=ls, lw=1, label=f"{label}, {s} set")
+
+
+def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log_x: bool | None = None,
+               reference: dict | None = None):
     """Fig. 7 analogue: each metric against the swept value, one line per bench set, error bars = standard
-    deviation over training seeds; axis titles carry the metric's label (substitute; paper's model)."""
+    deviation over training seeds; axis titles carry the metric's label (substitute; paper's model) and y labels
+    its unit; ``reference``: ``{label: {column: value}}`` drawn as grey lines (e.g. the image-only base)."""
     import matplotlib.pyplot as plt
 
     names = _sweep_rows(result)
@@ -309,14 +324,17 @@ def plot_sweep(result: dict, metrics=("MD-Vid", "Frame Consis."), axes=None, log
             ax.set_xscale("log", base=2)
         ax.set_xticks(x)
         ax.set_xticklabels([f"{v:g}" for v in values])
+        _reference_lines(ax, reference, metric)
         label = result["labels"].get(f"{metric} (fine)", metric)
         ax.set_title(label.replace(" (", "\n(", 1), fontsize=9)
-        ax.legend(fontsize=8)
+        ax.set_ylabel(f"{metric} ({_UNITS.get(metric, 'value')})", fontsize=8)
+        ax.legend(fontsize=7)
     return axes
 
 
-def plot_injection(result: dict, ax=None, metric: str = "MD-Vid"):
-    """Fig. 9 analogue: ``metric`` per injection (bars; error bars = standard deviation over seeds), per set."""
+def plot_injection(result: dict, ax=None, metric: str = "MD-Vid", reference: dict | None = None):
+    """Fig. 9 analogue: ``metric`` per injection (bars; error bars = standard deviation over seeds), per set;
+    ``reference`` as in :func:`plot_sweep`."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -330,8 +348,9 @@ def plot_injection(result: dict, ax=None, metric: str = "MD-Vid"):
         ax.bar(np.arange(len(names)) + (i - 0.5) * width, m, width, yerr=sd, capsize=3, label=f"{s} set")
     ax.set_xticks(np.arange(len(names)))
     ax.set_xticklabels([SYSTEM_LABELS.get(n, n) for n in names], fontsize=8)
-    ax.set_ylabel(f"{metric} (px, lower is better)")
+    _reference_lines(ax, reference, metric)
+    ax.set_ylabel(f"{metric} ({_UNITS.get(metric, 'value')})")
     ax.set_title(result["labels"].get(f"{metric} (fine)", metric), fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return ax
 

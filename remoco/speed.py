@@ -15,12 +15,12 @@ import contextlib
 import functools
 import os
 import platform
+from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "PRECISION_ENV", "FP32_STAGES", "cpu_flags", "cpu_bf16_native", "resolve_mixed_precision",
-           "stage_precision", "autocast_module",
-           "machine_summary"]
+__all__ = ["PRECISIONS", "PRECISION_ENV", "FP32_STAGES", "cpu_flags", "cpu_model", "cpu_bf16_native",
+           "resolve_mixed_precision", "stage_precision", "autocast_module", "machine_summary"]
 
 #: What ``mixed_precision`` may ask for: accelerate's values plus "auto".
 PRECISIONS = ("no", "fp16", "bf16", "auto")
@@ -110,9 +110,21 @@ def autocast_module(module: torch.nn.Module, precision: str = "auto"):
             del module.forward  # the class's forward is back
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else the processor string of :mod:`platform`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_summary() -> dict:
-    """What a run records about the machine: processor, threads, bf16 support."""
-    return {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+    """What a run records about the machine: processor, CPU model, threads, bf16 support."""
+    return {"processor": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "cpu_bf16_native": cpu_bf16_native(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

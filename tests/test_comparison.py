@@ -119,10 +119,12 @@ def test_decisions_cover_the_questions_whose_systems_exist():
     assert "C1" in claims and "control" in claims and "C1 (same regime)" not in claims and "C2" not in claims
     c1 = [r for r in d if r["claim"] == "C1"]
     assert len(c1) == 2 and all(r["verdict"] == "reproduced" and r["n"] == 20 for r in c1)
+    # a seed of ReMoCo whose baseline seed is missing is not paired with another seed of the baseline
     rows["remoco_s1"] = [dict(r, **{"share of the way": r["share of the way"] - 0.4}) for r in rows["remoco"]]
     d = C.decisions({"rows": rows})
-    c1 = {(r["a"], r["bench_set"]): r["verdict"] for r in d if r["claim"] == "C1"}
-    assert c1[("remoco_s1", "fine")] == "contradicted" and C.claim_verdict(d, "C1") == "mixed"
+    assert {(r["a"], r["b"]) for r in d if r["claim"] == "C1"} == {("remoco", "gaussian")}
+    assert {(r["a"], r["b"], r["seed"]) for r in d if r["claim"] == "control"} == {("remoco", "base", 0),
+                                                                                   ("remoco_s1", "base", 1)}
     # with the baseline's second seed present, the second seeds are paired with each other
     rows["gaussian_s1"] = [dict(r, **{"share of the way": r["share of the way"] - 0.4}) for r in rows["gaussian"]]
     pairs = {(r["a"], r["b"]) for r in C.decisions({"rows": rows}) if r["claim"] == "C1"}
@@ -130,3 +132,118 @@ def test_decisions_cover_the_questions_whose_systems_exist():
     means = {r["system"]: r for r in C.system_means({"rows": rows}, "fine")}
     assert means["remoco"]["share of the way"] == pytest.approx(0.6, abs=0.05)
     assert C.entries_for_effect({"rows": rows}, "remoco", "gaussian", effect=0.1) >= 2
+
+
+def test_seed_names_and_families():
+    names = ["remoco", "remoco_s1", "remoco_s3", "gaussian_dense", "gaussian_dense_s1", "gaussian_s1"]
+    assert C.seed_systems(names, "remoco") == ["remoco", "remoco_s1"]  # stops at the missing seed 2
+    assert C.seed_systems(names, "gaussian") == []  # no seed 0: gaussian_dense is another system
+    assert C.seed_systems(names, "gaussian_dense") == ["gaussian_dense", "gaussian_dense_s1"]
+    assert C.seed_name("traj_only", 0) == "traj_only" and C.seed_name("traj_only", 2) == "traj_only_s2"
+    with pytest.raises(ValueError, match="seed"):
+        C.seed_name("remoco", -1)
+    for name in C.SYSTEMS:  # every seed in SYSTEMS belongs to a system whose seed 0 is there too
+        if "_s" in name and name.rsplit("_s", 1)[1].isdigit():
+            assert name.rsplit("_s", 1)[0] in C.SYSTEMS
+
+
+def _seeded_result(seed_effects, n=30, sd=0.05):
+    """ReMoCo and the sparse Gaussian baseline, one training seed per effect: ReMoCo is better by that seed's
+    effect on every entry (plus noise)."""
+    rng = np.random.default_rng(2)
+    rows = {}
+    for seed, effect in enumerate(seed_effects):
+        for name, level in (("remoco", 0.3 + effect), ("gaussian", 0.3)):
+            rows[C.seed_name(name, seed)] = [
+                {"set": "object", "entry": f"{i:04d}", "kind": "object",
+                 **{k: level + 0.01 * (i % 5) + sd * rng.standard_normal() for k in C.SCORES}} for i in range(n)]
+    return {"rows": rows}
+
+
+def test_over_seeds_decides_from_the_spread_between_training_seeds():
+    # three seeds that agree: the interval over seeds excludes zero
+    agree = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2, 0.22, 0.18]))) if r["claim"] == "C1"]
+    assert len(agree) == 1 and agree[0]["seeds"] == 3 and agree[0]["df"] == 2
+    assert agree[0]["verdict"] == "reproduced" and agree[0]["low"] > 0
+    assert agree[0]["diff"] == pytest.approx(np.mean(agree[0]["per_seed"]))
+    # each seed alone is clear, but they disagree in size and sign: across training seeds it is inconclusive, and
+    # the smallest detectable difference says how large an effect three such seeds could have shown
+    split = C.decisions(_seeded_result([0.3, -0.25, 0.2]))
+    assert {r["verdict"] for r in split if r["claim"] == "C1"} == {"reproduced", "contradicted"}
+    pooled = [r for r in C.over_seeds(split) if r["claim"] == "C1"][0]
+    assert pooled["verdict"] == "inconclusive" and pooled["detectable"] > abs(pooled["diff"])
+    assert C.claim_verdict(C.over_seeds(split), "C1") == "inconclusive"
+    # one seed: the interval over entries is kept, and marked as one seed
+    one = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
+    assert one["seeds"] == 1 and one["df"] == 29 and one["verdict"] == "reproduced"
+
+
+def test_run_keeps_stored_systems_whose_settings_match(tmp_path):
+    out = tmp_path / "comparison.json"
+    first = C.run(["ground_truth"], work=tmp_path / "w1", out=out, entries=2)
+    assert len(first["rows"]["ground_truth"]) == 4 and first["machines"]["ground_truth"]
+    stored = C.load(out)
+    fake = [dict(r, **{"share of the way": 0.5}) for r in stored["rows"]["ground_truth"]]
+    for key, value in (("rows", fake), ("seconds", 1.0), ("threads", 1), ("systems", "x")):
+        stored[key]["base"] = value
+    stored["settings"]["trajectory_fill_of"]["remoco_s7"] = "block"  # another system's fill changes nothing here
+    out.write_text(__import__("json").dumps(stored))
+    # a fresh work folder: ground_truth and base both come from the stored result (base is not sampled again)
+    again = C.run(["ground_truth"], work=tmp_path / "w2", out=out, entries=2)
+    assert again["rows"]["base"] == fake and again["rows"]["ground_truth"] == first["rows"]["ground_truth"]
+    assert list(again["rows"]) == ["ground_truth", "base"]  # in SYSTEMS' order
+    # other settings: nothing stored is reused, and base (not asked for) is gone
+    other = C.run(["ground_truth"], work=tmp_path / "w3", out=out, entries=1)
+    assert list(other["rows"]) == ["ground_truth"] and len(other["rows"]["ground_truth"]) == 2
+
+
+def test_camera_entries_are_brushed_on_the_object_only():
+    from remoco import benchset, reproduce
+
+    bench = benchset.load_bench(reproduce.BENCH_SETS["object"])
+    cams = C.camera_object_entries(bench)
+    assert len(cams) == sum(e.camera for e in bench) > 0 and {e.set for e in cams} == {"camera"}
+    for e in cams[:4]:
+        old = bench[e.name].example.brush_mask
+        new = np.asarray(e.example.brush_mask, bool)
+        x, y = np.round(e.example.trajectories[0][0]).astype(int)
+        # the dragged point is on the object; the object is a small part of the old motion-mask brush
+        assert new[y, x] and (new & ~old).sum() == 0 and new.sum() < 0.5 * old.sum()
+        assert e.example.seed == bench[e.name].example.seed  # sampled with the same seed as in the object set
+    # on the ground-truth clip the camera moves, so there is motion outside the object's brush
+    gt = benchset.ground_truth_clip(cams[0].truth).video
+    scores = C.entry_scores(gt, cams[0].example)
+    assert scores["motion outside brush"] > 0.3 and scores["share of the way"] > 0.5
+    with pytest.raises(ValueError, match="sets"):
+        C.run(["ground_truth"], sets=("camera", "everything"))
+    with pytest.raises(ValueError, match="systems"):
+        C.run(["dragnuwa"])
+
+
+def test_c2_is_decided_on_the_camera_set_only():
+    rng = np.random.default_rng(3)
+    rows = {name: [{"set": s, "entry": f"{i:04d}", "kind": "camera",
+                    **{k: level + 0.05 * rng.standard_normal() for k in C.SCORES}}
+                   for s in ("object", "camera") for i in range(12)]
+            for name, level in (("remoco", 0.2), ("traj_only", 0.6))}
+    d = C.decisions({"rows": rows, "settings": {"sets": ["object", "camera"]}})
+    assert {(r["claim"], r["bench_set"]) for r in d} == {("C2", "camera"), ("C2 (outside)", "camera")}
+    verdicts = {r["claim"]: r["verdict"] for r in d}
+    # ReMoCo lower on both: behind on share of the way, ahead on motion outside the brush (lower is better)
+    assert verdicts == {"C2": "contradicted", "C2 (outside)": "reproduced"}
+    table = C.verdict_rows(C.over_seeds(d), {"C2": "the mask separates object and camera motion"})
+    assert [r["claim"] for r in table] == ["C2", "C2 (outside)"]
+    assert table[0]["the paper says"].startswith("the mask")
+    assert table[1]["the paper says"].startswith("with the motion mask")
+    assert (table[0]["camera set"], table[0]["fine set"], table[1]["camera set"]) == ("contradicted", "—", "reproduced")
+    assert [r["verdict"] for r in C.decision_rows(C.over_seeds(d))] == ["contradicted", "reproduced"]
+    assert C.claim_key("C1 (same regime)") == "C1_same_regime"
+
+
+def test_seeds_for_effect_grows_with_the_spread_between_seeds():
+    tight = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2, 0.22, 0.18]))) if r["claim"] == "C1"][0]
+    wide = [r for r in C.over_seeds(C.decisions(_seeded_result([0.3, -0.25, 0.2]))) if r["claim"] == "C1"][0]
+    assert 2 <= C.seeds_for_effect(tight, 0.1) < C.seeds_for_effect(wide, 0.1)
+    one = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
+    with pytest.raises(ValueError, match="one training seed"):
+        C.seeds_for_effect(one)

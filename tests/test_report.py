@@ -172,3 +172,11 @@ def test_plots_draw_every_setting():
     t = copy.deepcopy(res["fig9"])
     t["rows"] = t["rows"][:2]
     assert len(report.plot_injection(t).patches) == 4
+    # a reference (e.g. the base) is one grey line per set at its value, and the y axis names the unit
+    ref = {"base": {"MD-Vid (fine)": 6.5, "MD-Vid (object)": 10.5}}
+    axes = report.plot_sweep(res["fig7a"], reference=ref)
+    grey = [ln for ln in axes[0].lines if ln.get_color() == "0.5"]
+    assert sorted(ln.get_ydata()[0] for ln in grey) == [6.5, 10.5] and "px" in axes[0].get_ylabel()
+    assert not [ln for ln in axes[1].lines if ln.get_color() == "0.5"]  # no reference for frame consistency
+    ax = report.plot_injection(res["fig9"], reference=ref)
+    assert sorted(ln.get_ydata()[0] for ln in ax.lines if ln.get_color() == "0.5") == [6.5, 10.5]

@@ -1,5 +1,7 @@
 """remoco.speed and remoco.sampling: precision chosen by the processor, batched sampling equal to one-by-one."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +69,11 @@ def test_make_optimizer_fused_and_provenance_records_the_precision(tmp_path):
     prov = runs.provenance(cfg)
     assert prov["mixed_precision_used"] == speed.resolve_mixed_precision("auto")
     assert prov["machine"]["cpu_bf16_native"] == speed.cpu_bf16_native()
+    # the CPU's model is recorded (numbers from sampling and training differ between CPU models)
+    model = prov["machine"]["cpu_model"]
+    assert isinstance(model, str) and model and model == speed.cpu_model()
+    if Path("/proc/cpuinfo").is_file():
+        assert model in Path("/proc/cpuinfo").read_text()
 
 
 @pytest.fixture(scope="module")
