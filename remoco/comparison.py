@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -41,11 +42,11 @@ from .config import SHIPPED_DIR
 from .decide import smallest_detectable_effect, t_interval, verdict
 from .tracking import TRACKERS, motion_distance, video_frames
 
-__all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "SCORES", "LOWER_IS_BETTER", "entry_scores", "load_system",
-           "available_systems", "score_system", "run", "load", "values", "paired", "UNTRAINED", "seed_name",
-           "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect", "claim_verdict", "claim_key",
-           "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS", "system_means",
-           "entries_for_effect", "plot_share", "main"]
+__all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "trajectory_fill_of", "SCORES", "LOWER_IS_BETTER", "entry_scores",
+           "load_system", "available_systems", "score_system", "run", "load", "values", "paired", "UNTRAINED",
+           "seed_name", "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect", "claim_verdict",
+           "claim_key", "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS",
+           "system_means", "entries_for_effect", "plot_share", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _SEEDS = ROOT / "runs" / "seeds"
@@ -81,10 +82,11 @@ SYSTEMS = {
 }
 
 #: How a system is driven where it differs from the shipped ReMoCo's brush fill
-#: (:data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`): the sparse Gaussian baseline gets its point Gaussian on the
-#: drag's start pixel (``"block"``), as it trained on a few points and as chapter 5 drives it; the dense one gets the
-#: brush (:meth:`remoco.pipeline.ReMoCoPipeline.prepare_condition`).
-TRAJECTORY_FILL = {"gaussian": "block", "gaussian_s1": "block", "gaussian_s2": "block"}
+#: (:data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`), for every training seed of it (:func:`trajectory_fill_of`): the
+#: sparse Gaussian baseline gets its point Gaussian on the drag's start pixel (``"block"``), as it trained on a few
+#: points and as chapter 5 drives it; the dense one gets the brush
+#: (:meth:`remoco.pipeline.ReMoCoPipeline.prepare_condition`).
+TRAJECTORY_FILL = {"gaussian": "block"}
 
 #: The per-entry scores (:func:`entry_scores`) and what they mean.
 SCORES = {
@@ -174,10 +176,9 @@ def score_system(name: str, benches: dict, sample_seed: int = 0, num_inference_s
     """One row per entry of every bench of ``benches`` (``{set: Bench}``; ``entries``: the first n per set, None all)
     with system ``name``'s video scored by :func:`entry_scores`."""
     from .benchset import ground_truth_clip
-    from .shipped import SHIPPED_TRAJECTORY_FILL
 
     pipe = None if name == "ground_truth" else load_system(name)
-    fill = TRAJECTORY_FILL.get(name, SHIPPED_TRAJECTORY_FILL)
+    fill = trajectory_fill_of(name)
     rows = []
     for s, bench in benches.items():
         chosen = list(bench)[:entries] if entries else list(bench)
@@ -192,12 +193,24 @@ def score_system(name: str, benches: dict, sample_seed: int = 0, num_inference_s
     return rows
 
 
+def trajectory_fill_of(name: str, fills: dict | None = None, default: str | None = None) -> str:
+    """How system ``name`` is driven: its entry in ``fills`` (default :data:`TRAJECTORY_FILL`), else the entry of the
+    system it is a training seed of (``gaussian_s2`` -> ``gaussian``, :func:`seed_name`), else ``default`` (the
+    shipped ReMoCo's fill)."""
+    from .shipped import SHIPPED_TRAJECTORY_FILL
+
+    fills = TRAJECTORY_FILL if fills is None else fills
+    default = SHIPPED_TRAJECTORY_FILL if default is None else default
+    return fills.get(name, fills.get(re.sub(r"_s\d+$", "", name), default))
+
+
 def _system_key(settings: dict, name: str) -> dict:
     """What a system's scores depend on: the shared settings with the system's own trajectory fill (so adding a
     system, or changing one system's fill, leaves the others' scores valid)."""
     key = {k: v for k, v in settings.items() if k != "trajectory_fill_of"}
     key["sets"] = list(settings.get("sets", ("fine", "object")))  # results written before the camera set: both sets
-    key["trajectory_fill"] = settings.get("trajectory_fill_of", {}).get(name, settings["trajectory_fill"])
+    key["trajectory_fill"] = trajectory_fill_of(name, settings.get("trajectory_fill_of", {}),
+                                                settings["trajectory_fill"])
     return key
 
 
@@ -454,10 +467,10 @@ def over_seeds(rows: list[dict]) -> list[dict]:
             row.update({k: first[k] for k in ("diff", "low", "high", "df", "verdict", "detectable")}, sd=None)
         else:
             d = np.array(row["per_seed"])
-            ci = t_interval(d)
-            row.update(diff=ci["mean"], low=ci["low"], high=ci["high"], df=ci["df"], sd=float(d.std(ddof=1)),
+            ci, sd = t_interval(d), float(d.std(ddof=1))
+            row.update(diff=ci["mean"], low=ci["low"], high=ci["high"], df=ci["df"], sd=sd,
                        verdict=verdict(ci, paper_says_lower=LOWER_IS_BETTER.get(first["score"], True)),
-                       detectable=smallest_detectable_effect(float(d.std(ddof=1)), len(d)))
+                       detectable=smallest_detectable_effect(sd, len(d)))
         out.append(row)
     return out
 

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import os
 import platform
-from pathlib import Path
 
 import torch
 
@@ -27,16 +26,23 @@ PRECISIONS = ("no", "fp16", "bf16", "auto")
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset:
-    """The processor's feature flags (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first line of Linux ``/proc/cpuinfo`` that starts with ``field``; None where there is no
+    such line or the file cannot be read."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return None
+
+
+def cpu_flags() -> frozenset:
+    """The processor's feature flags (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
+    flags = _cpuinfo("flags")
+    return frozenset(flags.split()) if flags is not None else frozenset()
 
 
 def cpu_bf16_native(flags=None) -> bool:
@@ -112,13 +118,8 @@ def autocast_module(module: torch.nn.Module, precision: str = "auto"):
 
 def cpu_model() -> str:
     """The CPU's model name (Linux: /proc/cpuinfo), else the processor string of :mod:`platform`."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    model = _cpuinfo("model name")
+    return model if model is not None else platform.processor() or platform.machine()
 
 
 def machine_summary() -> dict:

@@ -247,3 +247,14 @@ def test_seeds_for_effect_grows_with_the_spread_between_seeds():
     one = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
     with pytest.raises(ValueError, match="one training seed"):
         C.seeds_for_effect(one)
+
+
+def test_every_training_seed_of_a_system_is_driven_like_it():
+    from remoco.shipped import SHIPPED_TRAJECTORY_FILL
+
+    assert C.trajectory_fill_of("gaussian") == "block"
+    assert C.trajectory_fill_of("gaussian_s2") == C.trajectory_fill_of("gaussian_s9") == "block"
+    # the dense Gaussian baseline is another system, not a seed of the sparse one
+    assert C.trajectory_fill_of("gaussian_dense_s1") == C.trajectory_fill_of("remoco_s3") == SHIPPED_TRAJECTORY_FILL
+    # stored settings may name single seeds: the name wins over its system
+    assert C.trajectory_fill_of("gaussian_s1", {"gaussian_s1": "brush", "gaussian": "block"}, "brush") == "brush"
