@@ -109,12 +109,18 @@ SEEDS_WORK := runs/seeds
 FAST := --set mixed_precision=auto fused_adam=true
 TRAIN1 := OMP_NUM_THREADS=1 $(PY) -m remoco.cli train --no-progress
 SEED_RUNS := remoco-s1 remoco-s2 remoco-s3 gaussian-s1 gaussian-s2 traj_only-s1 traj_only-s2 \
-	gaussian_dense-s0 gaussian_dense-s1 gaussian_dense-s2 gaussian_dense-s3
+	gaussian_dense-s0 gaussian_dense-s1 gaussian_dense-s2 gaussian_dense-s3 \
+	concat-s0 concat-s1 concat-s2 sum-s0 sum-s1 sum-s2
 C2_SYSTEMS := ground_truth base gaussian remoco remoco_s1 remoco_s2 traj_only traj_only_s1 traj_only_s2
+# <variant>-s<seed>: the variant's shipped config (concat / sum: ReMoCo's, with only the feature injection changed;
+# gaussian_dense: the Gaussian baseline's in ReMoCo's dense regime), trained with that seed
+run_variant = $(firstword $(subst -s, ,$(1)))
+run_config = $(if $(filter concat sum,$(1)),remoco,$(subst gaussian_dense,gaussian,$(1)))
 $(SEEDS_WORK)/%/controller/final/controller/config.json: | install
-	$(TRAIN1) --config data/checkpoints/$(subst gaussian_dense,gaussian,$(firstword $(subst -s, ,$*)))-toy/config.yaml \
-		$(FAST) $(if $(findstring gaussian_dense,$*),r_min=0.0 r_max=0.0) --seed $(lastword $(subst -s, ,$*)) \
-		--out $(SEEDS_WORK)/$*
+	$(TRAIN1) --config data/checkpoints/$(call run_config,$(call run_variant,$*))-toy/config.yaml \
+		$(FAST) $(if $(findstring gaussian_dense,$*),r_min=0.0 r_max=0.0) \
+		$(if $(filter concat sum,$(call run_variant,$*)),variant=$(call run_variant,$*)) \
+		--seed $(lastword $(subst -s, ,$*)) --out $(SEEDS_WORK)/$*
 seed-runs: $(foreach r,$(SEED_RUNS),$(SEEDS_WORK)/$(r)/controller/final/controller/config.json)
 comparison: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/md_validation.py --out results/md_validation.json

@@ -14,7 +14,8 @@ from .shipped import SHIPPED_TRAJECTORY_FILL
 
 __all__ = ["MD_METRICS", "SAMPLE_SEED_STRIDE", "sample_examples", "sample_video", "example_following",
            "select_entries", "VALIDATED_TRACKERS", "validation_entries", "validate_md_vid",
-           "evaluate_videos", "evaluate_system", "evaluate_ground_truth"]
+           "evaluate_videos", "evaluate_system", "evaluate_ground_truth", "validate_distribution_metrics",
+           "DISTRIBUTION_LADDER", "distribution_validation_summary"]
 
 #: The per-entry metrics of Tables 2-3 (and the average flow magnitude of Sec. 4.2).
 MD_METRICS = ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude")
@@ -148,7 +149,10 @@ def evaluate_videos(videos: dict, examples: dict, embedder, real: dict | None = 
     """Metrics of ``videos`` ``{entry: (L, H, W, 3)}`` against the drags of ``examples`` ``{entry: BenchExample}``
     (MD over the entry's trajectories, averaged): per-entry ``rows``, ``mean`` and ``sem`` over entries,
     ``undefined`` counts (MD-Img of a uniform start patch) and ``labels``; with ``real`` clips ``{entry: clip}``
-    also ``distribution`` = FID and FVD of the videos against them."""
+    also ``distribution`` = FID, FVD, KID and KVD of the videos against them
+    (:func:`remoco.metrics.distribution_scores`) and ``distribution_samples`` = how many samples of how many feature
+    dimensions each fitted, ``{"frames": [N, D], "clips": [N, D]}`` (a Fréchet distance with N <= D fits a singular
+    covariance; the kernel distances do not need N > D)."""
     from . import metrics
 
     rows, labels = [], {}
@@ -178,9 +182,10 @@ def evaluate_videos(videos: dict, examples: dict, embedder, real: dict | None = 
         out["mean"][m], out["sem"][m] = _summary(r[m] for r in rows)
     if real is not None:
         gen, ref = list(videos.values()), [real[n] for n in videos]
-        f, v = metrics.fid(ref, gen, embedder), metrics.fvd(ref, gen, embedder)
-        out["distribution"] = {"FID": f.value, "FVD": v.value}
-        out["labels"].update(FID=f.label, FVD=v.label)
+        scores, samples = metrics.distribution_scores(ref, gen, embedder)
+        out["distribution"] = {m: s.value for m, s in scores.items()}
+        out["distribution_samples"] = samples
+        out["labels"].update({m: s.label for m, s in scores.items()})
     return out
 
 
@@ -230,4 +235,54 @@ def evaluate_ground_truth(bench, embedder, entries=None) -> dict:
     out = evaluate_videos(_truth_clips(chosen), {e.name: e.example for e in chosen}, embedder)
     _add_kinds(out, chosen)
     out["settings"] = dict(bench=bench.name, set=bench.set, ground_truth=True)
+    return out
+
+
+def validate_distribution_metrics(bench, embedder, entries=None, cases=None) -> list[dict]:
+    """FID / FVD / KID / KVD (:func:`remoco.metrics.distribution_scores`) on known answers: for each case of
+    ``cases`` (default :data:`remoco.tracking.KNOWN_CASES`: the brushed region moved along the drawn path at full,
+    half, zero or reversed speed, some blurring or changing colour) one known-answer clip per chosen entry of
+    ``bench`` (:func:`remoco.tracking.known_path_video`), the set scored against the entries' ground-truth clips
+    as a system's videos are. A metric that tells motion apart ranks "along the path" lowest and "frozen first
+    frame" / "wrong way" highest. Returns one row per case: ``case, speed``, the four values and ``samples``
+    (``{"frames": [N, D], "clips": [N, D]}``)."""
+    from . import metrics
+    from .tracking import KNOWN_CASES, known_path_video
+
+    cases = KNOWN_CASES if cases is None else cases
+    chosen = [e for e in validation_entries(bench, entries) if e["truth"] is not None]
+    if len(chosen) < 2:
+        raise ValueError(f"bench: needs at least 2 chosen entries with ground-truth clips, got {len(chosen)}")
+    real = [np.asarray(e["truth"]) for e in chosen]
+    rows = []
+    for case, (speed, blur, colour) in cases.items():
+        videos = [known_path_video(e["image"], e["region"], e["trajectory"], len(t), speed,
+                                   blur * e["image"].shape[0], colour) for e, t in zip(chosen, real)]
+        scores, samples = metrics.distribution_scores(real, videos, embedder)
+        rows.append(dict(case=case, speed=speed, **{m: s.value for m, s in scores.items()}, samples=samples))
+    return rows
+
+
+#: The known cases whose distribution-metric values must rise in this order (:func:`distribution_validation_summary`).
+DISTRIBUTION_LADDER = ("along the path", "half speed", "frozen first frame", "wrong way")
+
+
+def distribution_validation_summary(rows, spread: dict, factor: float = 2.0) -> list[dict]:
+    """Can each metric of :func:`validate_distribution_metrics`' ``rows`` rank systems by their motion? Per metric:
+    whether its values rise along :data:`DISTRIBUTION_LADDER` (along the path lowest, the wrong way highest), the
+    gap between the wrong way and along the path, and whether that gap exceeds ``factor`` x ``spread[metric]`` (e.g.
+    one system's standard deviation over sampling seeds): ``ranks`` when both hold."""
+    by_case = {r["case"]: r for r in rows}
+    missing = [c for c in DISTRIBUTION_LADDER if c not in by_case]
+    if missing:
+        raise ValueError(f"rows: the known cases {missing} are missing")
+    out = []
+    for m in (m for m in rows[0] if m not in ("case", "speed", "samples")):
+        if m not in spread or spread[m] is None:
+            raise ValueError(f"spread: expected a value for {m!r}, got {spread.get(m)!r}")
+        v = [by_case[c][m] for c in DISTRIBUTION_LADDER]
+        ordered = all(a < b for a, b in zip(v, v[1:]))
+        gap = v[-1] - v[0]
+        out.append(dict(metric=m, ordered=ordered, gap=gap, spread=float(spread[m]),
+                        ranks=ordered and gap > factor * float(spread[m])))
     return out

@@ -80,6 +80,10 @@ SYSTEMS = {
     "remoco_frozen": ("ReMoCo with the paper's frozen base, shipped", ("shipped", "remoco",
                                                                         SHIPPED_DIR / "remoco-frozen-toy")),
 }
+# C5 (Fig. 9): ReMoCo's recipe with only the feature injection changed, training seeds 0-3 (seed 0 is not shipped)
+SYSTEMS.update({(v if s == 0 else f"{v}_s{s}"): (f"ReMoCo's recipe with {how} instead of modulation, training seed {s}",
+                                                ("run", v, _SEEDS / f"{v}-s{s}"))
+                for v, how in (("concat", "concatenation"), ("sum", "summation")) for s in range(4)})
 
 #: How a system is driven where it differs from the shipped ReMoCo's brush fill
 #: (:data:`remoco.shipped.SHIPPED_TRAJECTORY_FILL`), for every training seed of it (:func:`trajectory_fill_of`): the
@@ -394,6 +398,10 @@ QUESTIONS = (
      "remoco", "traj_only", "share of the way", None, ("camera",)),
     ("C2 (outside)", "with the motion mask less moves outside the brushed object while the camera moves",
      "remoco", "traj_only", "motion outside brush", None, ("camera",)),
+    ("C5 (concat)", "adaptive feature modulation beats concatenation (Fig. 9), trained with the steering recipe",
+     "remoco", "concat", "share of the way", None, ("fine", "object")),
+    ("C5 (sum)", "adaptive feature modulation beats summation (Fig. 9), trained with the steering recipe",
+     "remoco", "sum", "share of the way", None, ("fine", "object")),
     ("C6 (moves)", "ReMoCo moves more inside the brush than the base", "remoco", "base", "motion inside brush", None,
      ("fine", "object")),
     ("C6 (consistency)", "at no worse frame consistency (warping error) than the base", "remoco", "base",
@@ -422,8 +430,9 @@ def seed_systems(names, system: str) -> list[str]:
     return out
 
 
-def decisions(result: dict, bench_sets=None) -> list[dict]:
-    """:func:`paired` for every question of :data:`QUESTIONS` whose systems are in ``result``, per set the question
+def decisions(result: dict, bench_sets=None, claims=None) -> list[dict]:
+    """:func:`paired` for every question of :data:`QUESTIONS` (``claims``: only those whose claim starts with one of
+    these strings, e.g. ``("C5",)``) whose systems are in ``result``, per set the question
     is asked on and ``result`` scored (``bench_sets``: default all of its sets; C2 on the camera set), and per
     training seed: ReMoCo's seed i against the baseline's
     seed i (the same base for every seed, :data:`UNTRAINED`); a seed the baseline lacks is skipped. Each row carries
@@ -433,7 +442,11 @@ def decisions(result: dict, bench_sets=None) -> list[dict]:
     names = result["rows"]
     if bench_sets is None:
         bench_sets = result.get("settings", {}).get("sets", ("fine", "object"))
+    if isinstance(claims, str):
+        raise ValueError(f"claims must be a sequence of claim prefixes such as ('C5',), got {claims!r}")
     for claim, question, a, b, score, kind, asked_on in QUESTIONS:
+        if claims is not None and not claim.startswith(tuple(claims)):
+            continue
         for seed, a_i in enumerate(seed_systems(names, a)):
             b_i = b if b in UNTRAINED else seed_name(b, seed)
             if b_i not in names:

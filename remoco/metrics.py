@@ -13,6 +13,7 @@ metric                              here (default)                              
 :func:`frame_consistency`           toy VAE encoder (:func:`vae_embedder`)      CLIP (:func:`clip_embedder`)
 :func:`fid`                         toy VAE encoder, frame features             Inception
 :func:`fvd`                         toy VAE encoder, clip features              I3D
+:func:`kid` / :func:`kvd`           the same features, kernel distance          not reported (beside FID/FVD)
 :func:`average_flow_magnitude`      OpenCV DIS (:mod:`remoco.flow`)             not named (Sec. 4.2)
 ==================================  ==========================================  ============================
 
@@ -57,6 +58,11 @@ __all__ = [
     "video_features",
     "fid",
     "fvd",
+    "kernel_distance_from_features",
+    "kid",
+    "kvd",
+    "DISTRIBUTION_METRICS",
+    "distribution_scores",
     "average_flow_magnitude",
 ]
 
@@ -72,13 +78,21 @@ PAPER_MODELS = {
 }
 
 
+#: Metrics the paper does not report, shown beside the one they back up: the kernel distances (Bińkowski et al.
+#: 2018) are unbiased at any sample count, where FID / FVD need more samples than feature dimensions.
+COMPANION_METRICS = {"KID": "FID", "KVD": "FVD"}
+
+
 def metric_label(name: str, backend: str) -> str:
     """The header of a table column or plot axis: the metric, what computed it here and the paper's model,
-    e.g. ``metric_label("MD-Vid", "LK tracker") == "MD-Vid (LK tracker; paper: CoTracker)"``."""
-    if name not in PAPER_MODELS:
-        raise ValueError(f"name must be one of {tuple(PAPER_MODELS)}, got {name!r}")
+    e.g. ``metric_label("MD-Vid", "LK tracker") == "MD-Vid (LK tracker; paper: CoTracker)"``; a metric of
+    :data:`COMPANION_METRICS` says it is not in the paper and which metric it stands beside."""
+    if name not in PAPER_MODELS and name not in COMPANION_METRICS:
+        raise ValueError(f"name must be one of {tuple(PAPER_MODELS) + tuple(COMPANION_METRICS)}, got {name!r}")
     if not isinstance(backend, str) or not backend.strip():
         raise ValueError(f"backend must be a non-empty string naming what computed the metric, got {backend!r}")
+    if name in COMPANION_METRICS:
+        return f"{name} ({backend}; not in the paper: beside its {COMPANION_METRICS[name]})"
     return f"{name} ({backend}; paper: {PAPER_MODELS[name]})"
 
 
@@ -91,6 +105,8 @@ METRIC_LABELS = {
     "Frame Consis.": metric_label("Frame Consis.", "toy VAE encoder"),
     "FID": metric_label("FID", "toy VAE encoder features"),
     "FVD": metric_label("FVD", f"toy VAE encoder {_FVD_FEATURES}"),
+    "KID": metric_label("KID", "toy VAE encoder features"),
+    "KVD": metric_label("KVD", f"toy VAE encoder {_FVD_FEATURES}"),
     "Avg. flow magnitude": metric_label("Avg. flow magnitude", "OpenCV DIS"),
 }
 
@@ -383,10 +399,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def gaussian_statistics(features, name: str = "features") -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and covariance (D, D) (unbiased, N - 1) of ``features`` (N, D), N >= 2."""
-    f = np.asarray(features.detach().cpu().numpy() if torch.is_tensor(features) else features)
-    if f.ndim != 2 or f.shape[0] < 2 or f.shape[1] < 1:
-        raise ValueError(f"{name} must be (N, D) with N >= 2 samples, got shape {f.shape}")
-    f = _matrix(f, name, f.shape)
+    f = _feature_matrix(features, name)
     return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
@@ -447,6 +460,71 @@ def fvd(real_videos, generated_videos, embedder) -> Score:
     covariances and a small-sample estimate)."""
     value = frechet_from_features(video_features(real_videos, embedder), video_features(generated_videos, embedder))
     return Score(value, metric_label("FVD", f"{embedder.label} {_FVD_FEATURES}"))
+
+
+def kernel_distance_from_features(real, generated, degree: int = 3) -> float:
+    """The kernel distance behind KID / KVD (Bińkowski et al. 2018, "Demystifying MMD GANs", Eq. 4 there): the
+    unbiased estimate of the squared maximum mean discrepancy between feature sets X (m, D) and Y (n, D) with
+    the polynomial kernel ``k(x, y) = (x . y / D + 1) ** degree``::
+
+        1/(m(m-1)) sum_{i != j} k(x_i, x_j) + 1/(n(n-1)) sum_{i != j} k(y_i, y_j) - 2/(mn) sum_{i, j} k(x_i, y_j)
+
+    Unlike the Fréchet distance it fits no covariance, so it has no rank condition and no small-sample bias:
+    its expectation is 0 for two samples of one distribution, which is also why one estimate can come out
+    slightly negative. Needs at least 2 samples a set."""
+    check_int("degree", degree)
+    x = _feature_matrix(real, "real")
+    y = _feature_matrix(generated, "generated")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"real and generated features must have the same dimension, got {x.shape[1]} and "
+                         f"{y.shape[1]}")
+    d, m, n = x.shape[1], len(x), len(y)
+    kxx, kyy, kxy = ((a @ b.T / d + 1.0) ** degree for a, b in ((x, x), (y, y), (x, y)))
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2.0 * kxy.mean())
+
+
+def _feature_matrix(features, name: str) -> np.ndarray:
+    f = np.asarray(features.detach().cpu().numpy() if torch.is_tensor(features) else features)
+    if f.ndim != 2 or f.shape[0] < 2 or f.shape[1] < 1:
+        raise ValueError(f"{name} must be (N, D) with N >= 2 samples, got shape {f.shape}")
+    return _matrix(f, name, f.shape)
+
+
+def kid(real_videos, generated_videos, embedder) -> Score:
+    """KID (not in the paper; beside its FID): :func:`kernel_distance_from_features` of the per-frame features
+    :func:`fid` uses. Unbiased whatever the number of frames against the feature dimension."""
+    value = kernel_distance_from_features(frame_features(real_videos, embedder),
+                                          frame_features(generated_videos, embedder))
+    return Score(value, metric_label("KID", f"{embedder.label} features"))
+
+
+def kvd(real_videos, generated_videos, embedder) -> Score:
+    """KVD (not in the paper; beside its FVD): :func:`kernel_distance_from_features` of the clip features
+    :func:`fvd` uses (:func:`video_features`), meaningful with fewer clips than feature dimensions."""
+    value = kernel_distance_from_features(video_features(real_videos, embedder),
+                                          video_features(generated_videos, embedder))
+    return Score(value, metric_label("KVD", f"{embedder.label} {_FVD_FEATURES}"))
+
+
+#: The metrics of a set of generated clips against a set of real ones, and the features each compares:
+#: per-frame (FID, KID; :func:`frame_features`) or per-clip (FVD, KVD; :func:`video_features`).
+DISTRIBUTION_METRICS = {"FID": "frames", "FVD": "clips", "KID": "frames", "KVD": "clips"}
+
+
+def distribution_scores(real_videos, generated_videos, embedder) -> tuple[dict, dict]:
+    """:func:`fid`, :func:`fvd`, :func:`kid` and :func:`kvd` from one embedding of each set (the values equal
+    those functions'). Returns ``({metric: Score}, {"frames": [N, D], "clips": [N, D]})``: the second says how
+    many generated samples of how many feature dimensions each kind fitted (a Fréchet distance with N <= D
+    fits a singular covariance, a small-sample estimate; the kernel distances have no such condition)."""
+    feats = {"frames": (frame_features(real_videos, embedder), frame_features(generated_videos, embedder)),
+             "clips": (video_features(real_videos, embedder), video_features(generated_videos, embedder))}
+    backend = {"frames": f"{embedder.label} features", "clips": f"{embedder.label} {_FVD_FEATURES}"}
+    scores = {}
+    for m, kind in DISTRIBUTION_METRICS.items():
+        fn = frechet_from_features if m in ("FID", "FVD") else kernel_distance_from_features
+        scores[m] = Score(fn(*feats[kind]), metric_label(m, backend[kind]))
+    return scores, {kind: list(f[1].shape) for kind, f in feats.items()}
 
 
 # --------------------------------------------------------------------------------------------- motion

@@ -18,7 +18,8 @@ import numpy as np
 from .decide import smallest_detectable_effect, t_interval
 from .metrics import PAPER_MODELS
 
-__all__ = ["SYSTEM_LABELS", "CLAIMS", "VERDICTS", "UNVALIDATED_TRACKERS", "metric_of", "set_of", "row",
+__all__ = ["SYSTEM_LABELS", "CLAIMS", "VERDICTS", "UNVALIDATED_TRACKERS", "metric_of", "set_of", "row", "entry_mean",
+           "scale_rows",
            "result_rows", "paper_rows",
            "kind_rows", "tally_text",
            "unvalidated", "comparison", "verdict_of", "claim_verdicts", "plot_sweep", "plot_injection"]
@@ -66,6 +67,48 @@ def row(result: dict, name: str) -> dict:
         if r["row"] == name:
             return r
     raise ValueError(f"name: no row {name!r} in {result['table']}; rows are {[r['row'] for r in result['rows']]}")
+
+
+def entry_mean(result: dict, name: str, column: str, entries, seeds=None) -> float:
+    """Row ``name``'s ``column`` (e.g. ``"MD-Vid (object)"``) restricted to the bench ``entries`` (names): for each
+    seed of ``seeds`` (default all the row has) the mean over those entries of its ``per_entry`` values, then the
+    mean over seeds. So a row scored on more entries can be read on another row's entries and sampling seeds (the
+    generator seed of entry i under sampling seed s is the same for every row). ValueError when a seed or an entry
+    is missing."""
+    r = row(result, name)
+    metric, s = metric_of(column), set_of(column)
+    seeds = [str(x) for x in (r["seeds"] if seeds is None else seeds)]
+    entries = list(entries)
+    if not entries:
+        raise ValueError("entries: expected at least one bench entry name")
+    means = []
+    for seed in seeds:
+        per = {x["entry"]: x.get(metric) for x in r.get("per_entry", {}).get(seed, {}).get(s, [])}
+        missing = [e for e in entries if per.get(e) is None]
+        if missing:
+            raise ValueError(f"entries: row {name!r} has no {column} for seed {seed} on {missing[:3]}")
+        means.append(float(np.mean([per[e] for e in entries])))
+    return float(np.mean(means))
+
+
+def scale_rows(results: dict, ablation: str = "fig9") -> tuple[list[dict], dict]:
+    """What the ablations' MD-Vid is read against: the first grid's ground-truth clips and image-only base (Tables
+    2-3, their own entries and seeds), and that base read on the entries and sampling seeds of ``results[ablation]``
+    (:func:`entry_mean`). Returns the table rows and ``{"MD-Vid (fine)": px, "MD-Vid (object)": px}`` of the latter."""
+    first = results[ablation]["rows"][0]
+    seed0 = str(first["seeds"][0])
+    tables = {"fine": "table2", "object": "table3"}
+    own = {f"MD-Vid ({s})": entry_mean(results[t], "base", f"MD-Vid ({s})",
+                                       [x["entry"] for x in first["per_entry"][seed0][s]], seeds=first["seeds"])
+           for s, t in tables.items()}
+    rows = [{"system": SYSTEM_LABELS[n], "entries per set": len(row(results["table2"], n)["per_entry"]["0"]["fine"]),
+             "sampling seeds": len(row(results["table2"], n)["seeds"]),
+             **{f"MD-Vid {s} (px)": row(results[t], n)["mean"][f"MD-Vid ({s})"] for s, t in tables.items()}}
+            for n in ("ground_truth", "base")]
+    rows.append({"system": SYSTEM_LABELS["base"] + ", the ablations' entries",
+                 "entries per set": len(first["per_entry"][seed0]["fine"]), "sampling seeds": len(first["seeds"]),
+                 **{f"MD-Vid {s} (px)": own[f"MD-Vid ({s})"] for s in tables}})
+    return rows, own
 
 
 def _fmt(mean, sd, digits: int) -> str | None:

@@ -57,6 +57,7 @@ import numpy as np
 
 from .bench_eval import MD_METRICS, evaluate_ground_truth, evaluate_system
 from .config import SHIPPED_DIR, VARIANTS, preset_config
+from .metrics import DISTRIBUTION_METRICS
 from .shipped import FROZEN_BASE_RECIPE, SHIPPED_TRAJECTORY_FILL, run_jobs, train_in_worker
 from .tolerances import QUANTITIES, RESULT_METRICS
 
@@ -111,9 +112,10 @@ GROUPS = ("main", "fig7", "fig9")
 _MD = MD_METRICS
 #: The results files: which bench sets and metrics, and the paper's table they stand for.
 TABLES = {
-    "table1": dict(sets=("fine",), metrics=("FVD", "FID", "Frame Consis."), paper=("Table 1",),
+    "table1": dict(sets=("fine",), metrics=("FVD", "FID", "KVD", "KID", "Frame Consis."), paper=("Table 1",),
                    title="Table 1 (Sec. 4.2): fine-grained motion control on WebVid-10M. Here: the toy fine bench, "
-                         "FVD / FID against the entries' ground-truth clips, the bench's drag as input"),
+                         "FVD / FID (and, not in the paper, KVD / KID) against the entries' ground-truth clips, the "
+                         "bench's drag as input"),
     "table2": dict(sets=("fine",), metrics=_MD, paper=("Table 2", "Sec. 4.2"),
                    title="Table 2 (Sec. 4.2): fine-grained motion control on ReMoCo-Bench (here the toy fine bench)"),
     "table3": dict(sets=("object",), metrics=_MD, paper=("Table 3",),
@@ -313,7 +315,9 @@ def load_paper_results(path=PAPER_RESULTS) -> list[dict]:
 def build_tables(experiments, evaluations: dict, training: dict | None = None, settings: dict | None = None,
                  work=None, base=None) -> dict:
     """One result dict per table of :data:`TABLES` that ``experiments`` fill: per row the per-seed values
-    (each seed's mean over entries; FID / FVD over the set), their mean and spread (standard deviation over
+    (each seed's mean over entries; FID / FVD / KID / KVD over the set, with ``distribution_samples``
+    ``{set: {"frames": [N, D], "clips": [N, D]}}`` saying how many samples of how many feature dimensions they
+    fitted), their mean and spread (standard deviation over
     seeds, ddof = 1; None with one seed), the metric labels, configs, paper values and provenance."""
     from . import runs
 
@@ -335,11 +339,13 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
         columns = [f"{m} ({s})" for s in spec["sets"] for m in spec["metrics"]]
         labels, rows, configs = {}, [], {}
         for r, exps in groups.items():
-            per_seed, train_s, kinds, per_entry = {}, {}, {}, {}
+            per_seed, train_s, kinds, per_entry, samples = {}, {}, {}, {}, {}
             for e in sorted(exps, key=lambda e: e.seed):
                 vals = {}
                 for s in spec["sets"]:
                     ev = evaluations[e.name]["sets"][s]
+                    if "distribution_samples" in ev and set(spec["metrics"]) & set(DISTRIBUTION_METRICS):
+                        samples.setdefault(s, ev["distribution_samples"])
                     keep = ("entry", "kind", *spec["metrics"])
                     per_entry.setdefault(str(e.seed), {})[s] = [{k: x[k] for k in keep if k in x}
                                                                 for x in ev.get("rows", ())]
@@ -349,7 +355,7 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                             v = [x[m] for x in ev["rows"] if x.get("kind") == kind and x.get(m) is not None]
                             if v:
                                 kinds.setdefault(f"{m} ({s})", {}).setdefault(kind, []).append(float(np.mean(v)))
-                        src = ev.get("distribution", {}) if m in ("FID", "FVD") else ev["mean"]
+                        src = ev.get("distribution", {}) if m in DISTRIBUTION_METRICS else ev["mean"]
                         vals[f"{m} ({s})"] = src.get(m)
                         labels.setdefault(f"{m} ({s})", ev["labels"].get(m))
                 per_seed[str(e.seed)] = vals
@@ -371,7 +377,7 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
                              experiments=[e.name for e in exps], train_seconds=train_s, per_seed=per_seed,
                              mean=mean, spread=spread,
                              by_kind={c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in kinds.items()},
-                             by_kind_per_seed=kinds, per_entry=per_entry))
+                             by_kind_per_seed=kinds, per_entry=per_entry, distribution_samples=samples))
         notes = ["values: each seed's mean over the bench entries (FID / FVD: over the whole set); 'mean' and "
                  "'spread' (sample standard deviation, ddof = 1) over seeds",
                  "a replicate with seed s trains with seed s and samples entry i with generator seed s * 2**16 + i; "
@@ -386,6 +392,10 @@ def build_tables(experiments, evaluations: dict, training: dict | None = None, s
         if table == "table1":
             notes.append("the paper's Table 1 is WebVid-10M with 15 % of the trajectories sampled from each video as "
                          "input; here the toy fine bench's single drag, against its ground-truth clips")
+            notes.append("KID / KVD (not in the paper): the unbiased polynomial-kernel MMD^2 of the same features "
+                         "as FID / FVD (metrics.kernel_distance_from_features), valid with fewer samples than "
+                         "feature dimensions, where a Frechet distance fits a singular covariance; "
+                         "'distribution_samples' gives N and D per row")
         out[table] = dict(table=table, title=spec["title"], columns=columns, labels=labels, rows=rows,
                           evaluation=settings or {}, configs=configs, quick=bool((settings or {}).get("quick")),
                           paper_values=[p for p in paper if p["table"] in spec["paper"]],

@@ -131,6 +131,14 @@ def test_decisions_cover_the_questions_whose_systems_exist():
     assert pairs == {("remoco", "gaussian"), ("remoco_s1", "gaussian_s1")}
     means = {r["system"]: r for r in C.system_means({"rows": rows}, "fine")}
     assert means["remoco"]["share of the way"] == pytest.approx(0.6, abs=0.05)
+    # C5: ReMoCo against the concatenation variant, seed by seed; claims= keeps only the questions asked for
+    rows["concat"] = [dict(r, **{"share of the way": r["share of the way"] + 0.3}) for r in rows["remoco"]]
+    c5 = C.decisions({"rows": rows}, claims=("C5",))
+    assert {r["claim"] for r in c5} == {"C5 (concat)"} and {(r["a"], r["b"]) for r in c5} == {("remoco", "concat")}
+    assert all(r["verdict"] == "contradicted" for r in c5)  # the variant is clearly ahead here
+    assert not any(r["claim"].startswith("C5") for r in C.decisions({"rows": rows}, claims=("C1", "control")))
+    with pytest.raises(ValueError, match="claims"):
+        C.decisions({"rows": rows}, claims="C5")
     assert C.entries_for_effect({"rows": rows}, "remoco", "gaussian", effect=0.1) >= 2
 
 

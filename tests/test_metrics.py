@@ -300,6 +300,46 @@ def test_frechet_rejects_bad_input():
         M.frechet_from_features(np.ones((3, 2)).cumsum(0), np.ones((3, 4)).cumsum(0))
 
 
+# ------------------------------------------------------------------------------------------ KID / KVD
+def test_kernel_distance_by_hand_and_on_known_distributions():
+    # degree 1, one dimension: k(x, y) = x y + 1. X = {0, 2}, Y = {1, 3}:
+    # within X (i != j): k(0, 2) = 1; within Y: k(1, 3) = 4; across: k(0,1) = 1, k(0,3) = 1, k(2,1) = 3, k(2,3) = 7
+    # -> 1 + 4 - 2 * (1 + 1 + 3 + 7) / 4 = -1
+    assert M.kernel_distance_from_features([[0.0], [2.0]], [[1.0], [3.0]], degree=1) == pytest.approx(-1.0)
+    rng = np.random.default_rng(7)
+    same = [M.kernel_distance_from_features(rng.normal(size=(50, 8)), rng.normal(size=(50, 8))) for _ in range(40)]
+    shifted = [M.kernel_distance_from_features(rng.normal(size=(50, 8)), rng.normal(size=(50, 8)) + 0.5)
+               for _ in range(40)]
+    farther = M.kernel_distance_from_features(rng.normal(size=(50, 8)), rng.normal(size=(50, 8)) + 1.5)
+    # unbiased: draws of one distribution average about 0 (some come out negative); a shift lifts it, more shift more
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(len(same)) + 1e-3 and min(same) < 0
+    assert np.mean(shifted) > np.mean(same) + 5 * np.std(same) / np.sqrt(len(same)) and farther > np.mean(shifted)
+    x, y = rng.normal(size=(6, 3)), rng.normal(size=(9, 3)) + 1.0
+    assert M.kernel_distance_from_features(x, y) == pytest.approx(M.kernel_distance_from_features(y, x))
+    for args, match in [((np.zeros((1, 3)), x), "real"), ((x, np.zeros((4, 2))), "dimension"),
+                        ((x, np.full((4, 3), np.nan)), "generated")]:
+        with pytest.raises(ValueError, match=match):
+            M.kernel_distance_from_features(*args)
+    with pytest.raises(ValueError, match="degree"):
+        M.kernel_distance_from_features(x, y, degree=0)
+
+
+def test_distribution_scores_match_the_single_metrics(vae_embedder):
+    real = [_square_video(L=4, H=32, W=32, start=(4, 4), vel=(2, 1), seed=s) for s in range(3)]
+    darker = [(v * 0.6).astype(np.uint8) for v in real]
+    scores, samples = M.distribution_scores(real, darker, vae_embedder)
+    assert set(scores) == set(M.DISTRIBUTION_METRICS) == {"FID", "FVD", "KID", "KVD"}
+    for name, fn in (("FID", M.fid), ("FVD", M.fvd), ("KID", M.kid), ("KVD", M.kvd)):
+        single = fn(real, darker, vae_embedder)
+        assert scores[name].value == pytest.approx(single.value) and scores[name].label == single.label
+    assert samples == {"frames": [12, 64], "clips": [3, 192]}
+    assert scores["KID"].label == "KID (toy VAE encoder features; not in the paper: beside its FID)"
+    assert M.kid(real, darker, vae_embedder).value > M.kid(real, [(v * 0.9).astype(np.uint8) for v in real],
+                                                            vae_embedder).value
+    with pytest.raises(ValueError, match="name"):
+        M.metric_label("KXD", "x")
+
+
 # ------------------------------------------------------------------------------------------ FID / FVD
 def test_fid_and_fvd_with_the_toy_vae(vae_embedder, toy_vae):
     rng = np.random.default_rng(4)

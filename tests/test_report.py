@@ -180,3 +180,28 @@ def test_plots_draw_every_setting():
     assert not [ln for ln in axes[1].lines if ln.get_color() == "0.5"]  # no reference for frame consistency
     ax = report.plot_injection(res["fig9"], reference=ref)
     assert sorted(ln.get_ydata()[0] for ln in ax.lines if ln.get_color() == "0.5") == [6.5, 10.5]
+
+
+def test_entry_mean_reads_a_row_on_other_entries_and_seeds():
+    # entry a: v (+ seed), entry b (camera): v + 1 (+ seed); base seeds 0, 1, 2 sample with +0, +1, +2 px
+    res = _results(lambda e: 5.0 + e.seed if e.system == "base" else 3.0)
+    t2 = res["table2"]
+    assert report.entry_mean(t2, "base", "MD-Vid (fine)", ["a"]) == pytest.approx(5.0 + 1.0)  # mean over seeds 0-2
+    assert report.entry_mean(t2, "base", "MD-Vid (fine)", ["a", "b"], seeds=[0, 1]) == pytest.approx(5.5 + 0.5)
+    assert report.entry_mean(t2, "remoco", "MD-Vid (fine)", ["b"]) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="entries"):
+        report.entry_mean(t2, "base", "MD-Vid (fine)", ["zz"])
+    with pytest.raises(ValueError, match="entries"):
+        report.entry_mean(t2, "base", "MD-Vid (fine)", [])
+    with pytest.raises(ValueError, match="seed 7"):
+        report.entry_mean(t2, "base", "MD-Vid (fine)", ["a"], seeds=[7])
+
+
+def test_scale_rows_read_the_base_on_the_ablations_seeds():
+    res = _results(lambda e: 5.0 + e.seed if e.system == "base" else 3.0)
+    rows, own = report.scale_rows(res)
+    assert [r["system"] for r in rows][:2] == [report.SYSTEM_LABELS["ground_truth"], report.SYSTEM_LABELS["base"]]
+    # the ablations have seeds 0 and 1: the base's entries a (5 + s) and b (6 + s) over seeds 0, 1 -> 6.0
+    assert own == {"MD-Vid (fine)": pytest.approx(6.0), "MD-Vid (object)": pytest.approx(6.0)}
+    assert rows[1]["MD-Vid fine (px)"] == pytest.approx(6.0)  # the stored mean of sampling seeds 0-2: 5, 6, 7
+    assert rows[2]["sampling seeds"] == 2 and rows[1]["sampling seeds"] == 3

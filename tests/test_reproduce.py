@@ -125,9 +125,12 @@ def test_evaluate_system_on_an_untrained_toy_pipeline():
     assert [r["kind"] for r in res["rows"]] == [bench[0].kind, bench[50].kind]
     for m in ("MD-Img", "MD-Vid", "Frame Consis.", "Avg. flow magnitude", "FID", "FVD"):
         assert "paper: " in res["labels"][m], m
+    for m in ("KID", "KVD"):
+        assert "not in the paper" in res["labels"][m] and math.isfinite(res["distribution"][m]), m
+    assert res["distribution_samples"] == {"frames": [2 * 8, 64], "clips": [2, 192]}  # 2 clips of 8 frames
     for m in ("MD-Vid", "Frame Consis.", "Avg. flow magnitude"):
         assert all(math.isfinite(r[m]) for r in res["rows"]) and math.isfinite(res["mean"][m])
-    assert all(math.isfinite(v) and v >= 0 for v in res["distribution"].values())
+    assert all(math.isfinite(res["distribution"][m]) and res["distribution"][m] >= 0 for m in ("FID", "FVD"))
     assert res["settings"]["conditioned"] and res["settings"]["k"] == 2
     # a plain SVD pipeline is sampled from the image alone; the same seed gives the same video
     base = bench_eval.sample_video(pipe, bench[0].example, k=2, num_inference_steps=1, seed=5)
@@ -158,8 +161,9 @@ def _fake_eval(shift: float) -> dict:
             {"entry": "b", "kind": "object", "MD-Vid": 4.0 + shift},
             {"entry": "c", "kind": "camera", "MD-Vid": 9.0 + shift}]
     one = dict(mean={"MD-Img": 4.0 + shift, "MD-Vid": 3.0 + shift, "Frame Consis.": 0.99,
-                     "Avg. flow magnitude": 1.0}, distribution={"FID": 10.0 + shift, "FVD": 20.0}, labels=labels,
-               rows=rows)
+                     "Avg. flow magnitude": 1.0},
+               distribution={"FID": 10.0 + shift, "FVD": 20.0, "KID": 0.5, "KVD": -0.01},
+               distribution_samples={"frames": [24, 64], "clips": [3, 192]}, labels=labels, rows=rows)
     return {"sets": {"fine": copy.deepcopy(one), "object": copy.deepcopy(one)}}
 
 
@@ -175,8 +179,12 @@ def test_build_tables_and_check_results(tmp_path):
     # per kind of entry: each seed's mean over that kind's entries (object: (2 + 4) / 2 + s, camera: 9 + s)
     assert row["by_kind_per_seed"]["MD-Vid (fine)"] == {"camera": [9.0, 10.0, 11.0], "object": [3.0, 4.0, 5.0]}
     assert row["by_kind"]["MD-Vid (fine)"] == {"camera": pytest.approx(10.0), "object": pytest.approx(4.0)}
-    assert tables["table1"]["columns"] == ["FVD (fine)", "FID (fine)", "Frame Consis. (fine)"]
+    assert tables["table1"]["columns"] == ["FVD (fine)", "FID (fine)", "KVD (fine)", "KID (fine)",
+                                           "Frame Consis. (fine)"]
     assert "paper: " in tables["table1"]["labels"]["FID (fine)"]
+    t1 = {r["row"]: r for r in tables["table1"]["rows"]}["remoco"]
+    assert t1["mean"]["KVD (fine)"] == pytest.approx(-0.01)  # the kernel distance is read from the distribution
+    assert t1["distribution_samples"] == {"fine": {"frames": [24, 64], "clips": [3, 192]}}
     assert {p["row"] for p in tables["table1"]["paper_values"]} == {"DragNUWA", "MOFA-Video", "ReMoCo"}
     prov = tables["table3"]["provenance"]
     assert "commit" in prov["git"] and prov["versions"]["torch"]
@@ -263,7 +271,6 @@ def test_stored_results_were_run_with_todays_grid():
     import json
 
     from remoco.config import TrainConfig
-    from remoco.shipped import PENDING_RETRAIN
 
     experiments = {e.name: e for e in R.experiment_table()}
     stored = {}
@@ -273,5 +280,37 @@ def test_stored_results_were_run_with_todays_grid():
     for name, cfg in stored.items():
         assert name in experiments, name
         today = experiments[name].config("runs/reproduce", base="data/checkpoints/toy-base")
-        # the stored results were trained before the faster path: only shipped.PENDING_RETRAIN may differ
-        assert today.replace(**PENDING_RETRAIN).fingerprint() == TrainConfig.from_dict(cfg).fingerprint(), name
+        # the stored results were trained by today's grid, faster path included: the configs must be identical
+        assert today.fingerprint() == TrainConfig.from_dict(cfg).fingerprint(), name
+
+
+def test_distribution_metrics_on_known_answers():
+    from remoco import benchset, metrics
+    from remoco.shipped import load_shipped_base
+    from remoco.tracking import KNOWN_CASES
+
+    bench = benchset.load_bench(R.BENCH_SETS["fine"])
+    emb = metrics.vae_embedder(load_shipped_base().vae)
+    cases = {k: KNOWN_CASES[k] for k in ("along the path", "frozen first frame", "wrong way")}
+    rows = bench_eval.validate_distribution_metrics(bench, emb, entries=6, cases=cases)
+    assert [r["case"] for r in rows] == list(cases) and all(r["samples"] == {"frames": [48, 64], "clips": [6, 192]}
+                                                            for r in rows)
+    fvd = {r["case"]: r["FVD"] for r in rows}
+    # the clip features see where the object went: along the path reads lowest, the wrong way highest
+    assert fvd["along the path"] < fvd["frozen first frame"] < fvd["wrong way"]
+    assert all(math.isfinite(r[m]) for r in rows for m in ("FID", "KID", "KVD"))
+    with pytest.raises(ValueError, match="bench"):
+        bench_eval.validate_distribution_metrics(bench, emb, entries=1)
+
+
+def test_distribution_validation_summary_needs_order_and_a_gap():
+    rows = [dict(case=c, speed=0.0, A=float(i), B=0.01 * i, C=[0.0, 2.0, 1.0, 3.0][i], samples={})
+            for i, c in enumerate(bench_eval.DISTRIBUTION_LADDER)]
+    out = {r["metric"]: r for r in bench_eval.distribution_validation_summary(rows, {"A": 0.5, "B": 0.5, "C": 0.1})}
+    assert out["A"]["ranks"] and out["A"]["gap"] == pytest.approx(3.0)
+    assert out["B"]["ordered"] and not out["B"]["ranks"]  # in order, but the gap is inside the spread
+    assert not out["C"]["ordered"] and not out["C"]["ranks"]
+    with pytest.raises(ValueError, match="spread"):
+        bench_eval.distribution_validation_summary(rows, {"A": 0.5})
+    with pytest.raises(ValueError, match="wrong way"):
+        bench_eval.distribution_validation_summary(rows[:3], {"A": 0.5, "B": 0.5, "C": 0.1})
