@@ -101,7 +101,8 @@ reproduce: install
 # Chapter 6's main comparison (remoco/comparison.py): MD-Vid validated on known answers for every bench entry
 # (results/md_validation.json, ~9 min), the controllers it adds to the shipped ones (training seed 0), trained with
 # the shipped recipe JOBS at a time (SEED_RUNS: seeds 1-3 of ReMoCo, 1-2 of the Gaussian baseline and of the
-# trajectory-only controller, 0-3 of the Gaussian baseline in ReMoCo's dense regime: ~25 min each at one thread),
+# trajectory-only controller, 0-3 of the Gaussian baseline in ReMoCo's dense regime, 0-2 of C5's concatenation and
+# summation variants: ~20-25 min each at one thread),
 # then every system sampled and scored on all 200 entries (results/comparison.json, ~3-5 min per system) and C2's
 # systems on the object set's camera entries brushed on the object only (results/comparison_camera.json, ~30 s per
 # system). Resumable: a trained seed is not trained again, a scored system not scored again.

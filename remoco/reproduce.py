@@ -138,8 +138,11 @@ EVALUATION = dict(entries=None, num_inference_steps=8, trajectory_fill=SHIPPED_T
 #: the book's one tolerance table (:data:`remoco.tolerances.QUANTITIES`, whose entries say why); a rerun on the same
 #: machine at 1 thread is bit-identical.
 TOLERANCES = {m: (QUANTITIES[m].atol, QUANTITIES[m].rtol) for m in RESULT_METRICS}
-SECONDS_PER_STEP = 1.5  # toy controller, one optimizer step of 4 clips at 1 thread (measured 1.3-1.7 s; 2 clips 0.75 s)
-SECONDS_PER_SAMPLE = 3.0  # one 8-step 64 x 64 x 8 video at 1 thread plus its metrics (measured ~2.5 + 0.5 s)
+# Measured by `make reproduce` on a 2-core AMD EPYC, two 1-thread processes, the faster training step (results/*.json
+# 'evaluation' / 'wall_seconds': 36 min training, 11 min evaluation): one optimizer step of 4 clips 0.53-0.85 s (2 clips
+# 0.36-0.62 s); one 8-step 64 x 64 x 8 video with its metrics ~1.1 s (35 evaluations, ~1,150 videos, 1,260 CPU s).
+SECONDS_PER_STEP = 0.6
+SECONDS_PER_SAMPLE = 1.1
 
 
 # ------------------------------------------------------------------------------------------------ experiments
