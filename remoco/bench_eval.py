@@ -247,18 +247,17 @@ def validate_distribution_metrics(bench, embedder, entries=None, cases=None) -> 
     frame" / "wrong way" highest. Returns one row per case: ``case, speed``, the four values and ``samples``
     (``{"frames": [N, D], "clips": [N, D]}``)."""
     from . import metrics
-    from .tracking import KNOWN_CASES, known_path_video
+    from .tracking import KNOWN_CASES, known_case_videos
 
     cases = KNOWN_CASES if cases is None else cases
     chosen = [e for e in validation_entries(bench, entries) if e["truth"] is not None]
     if len(chosen) < 2:
         raise ValueError(f"bench: needs at least 2 chosen entries with ground-truth clips, got {len(chosen)}")
     real = [np.asarray(e["truth"]) for e in chosen]
+    known = [known_case_videos(e, len(t), cases) for e, t in zip(chosen, real)]
     rows = []
-    for case, (speed, blur, colour) in cases.items():
-        videos = [known_path_video(e["image"], e["region"], e["trajectory"], len(t), speed,
-                                   blur * e["image"].shape[0], colour) for e, t in zip(chosen, real)]
-        scores, samples = metrics.distribution_scores(real, videos, embedder)
+    for case, (speed, _, _) in cases.items():
+        scores, samples = metrics.distribution_scores(real, [k[case] for k in known], embedder)
         rows.append(dict(case=case, speed=speed, **{m: s.value for m, s in scores.items()}, samples=samples))
     return rows
 

@@ -425,9 +425,31 @@ def _clips(videos, name: str) -> list[np.ndarray]:
     return [_frames(v, f"{name}[{i}]") for i, v in enumerate(videos)]
 
 
+def _clip_embeddings(videos, embedder) -> list[np.ndarray]:
+    """``embedder`` of every frame, one (L, D) array per clip of ``videos``: what both feature kinds are built from."""
+    return [_embed(embedder, v) for v in _clips(videos, "videos")]
+
+
+def _clip_statistics(e: np.ndarray) -> np.ndarray:
+    return np.concatenate([e.mean(0), np.abs(np.diff(e, axis=0)).mean(0), e[-1] - e[0]])
+
+
+#: How each feature kind is built from the clips' frame embeddings, and what its label says it is.
+_FEATURE_KINDS = {"frames": (np.concatenate, "{} features"),
+                  "clips": (lambda embs: np.stack([_clip_statistics(e) for e in embs]), "{} " + _FVD_FEATURES)}
+
+
+def _features(kind: str, embeddings: list[np.ndarray]) -> np.ndarray:
+    return _FEATURE_KINDS[kind][0](embeddings)
+
+
+def _backend(kind: str, embedder) -> str:
+    return _FEATURE_KINDS[kind][1].format(embedder.label)
+
+
 def frame_features(videos, embedder) -> np.ndarray:
     """The FID features: ``embedder`` of every frame of every clip in ``videos``, (total frames, D)."""
-    return np.concatenate([_embed(embedder, v) for v in _clips(videos, "videos")])
+    return _features("frames", _clip_embeddings(videos, embedder))
 
 
 def video_features(videos, embedder) -> np.ndarray:
@@ -435,11 +457,7 @@ def video_features(videos, embedder) -> np.ndarray:
     mean ``mean_t e_t`` (appearance), the mean temporal change ``mean_t |e_{t+1} - e_t|`` (how much moves)
     and the net change ``e_L - e_1`` (where it went). The paper's I3D features see motion too; these are
     invariant to the clip length but not to the frame order."""
-    out = []
-    for v in _clips(videos, "videos"):
-        e = _embed(embedder, v)
-        out.append(np.concatenate([e.mean(0), np.abs(np.diff(e, axis=0)).mean(0), e[-1] - e[0]]))
-    return np.stack(out)
+    return _features("clips", _clip_embeddings(videos, embedder))
 
 
 def fid(real_videos, generated_videos, embedder) -> Score:
@@ -449,7 +467,7 @@ def fid(real_videos, generated_videos, embedder) -> Score:
     (:func:`vae_embedder`). With fewer frames than feature dimensions the covariances are singular, which
     :func:`frechet_distance` handles, but the value is then a small-sample estimate."""
     value = frechet_from_features(frame_features(real_videos, embedder), frame_features(generated_videos, embedder))
-    return Score(value, metric_label("FID", f"{embedder.label} features"))
+    return Score(value, metric_label("FID", _backend("frames", embedder)))
 
 
 def fvd(real_videos, generated_videos, embedder) -> Score:
@@ -459,7 +477,7 @@ def fvd(real_videos, generated_videos, embedder) -> Score:
     differences). Needs at least 2 clips a set (3 D feature dimensions: few clips give singular
     covariances and a small-sample estimate)."""
     value = frechet_from_features(video_features(real_videos, embedder), video_features(generated_videos, embedder))
-    return Score(value, metric_label("FVD", f"{embedder.label} {_FVD_FEATURES}"))
+    return Score(value, metric_label("FVD", _backend("clips", embedder)))
 
 
 def kernel_distance_from_features(real, generated, degree: int = 3) -> float:
@@ -496,7 +514,7 @@ def kid(real_videos, generated_videos, embedder) -> Score:
     :func:`fid` uses. Unbiased whatever the number of frames against the feature dimension."""
     value = kernel_distance_from_features(frame_features(real_videos, embedder),
                                           frame_features(generated_videos, embedder))
-    return Score(value, metric_label("KID", f"{embedder.label} features"))
+    return Score(value, metric_label("KID", _backend("frames", embedder)))
 
 
 def kvd(real_videos, generated_videos, embedder) -> Score:
@@ -504,7 +522,7 @@ def kvd(real_videos, generated_videos, embedder) -> Score:
     :func:`fvd` uses (:func:`video_features`), meaningful with fewer clips than feature dimensions."""
     value = kernel_distance_from_features(video_features(real_videos, embedder),
                                           video_features(generated_videos, embedder))
-    return Score(value, metric_label("KVD", f"{embedder.label} {_FVD_FEATURES}"))
+    return Score(value, metric_label("KVD", _backend("clips", embedder)))
 
 
 #: The metrics of a set of generated clips against a set of real ones, and the features each compares:
@@ -517,13 +535,12 @@ def distribution_scores(real_videos, generated_videos, embedder) -> tuple[dict, 
     those functions'). Returns ``({metric: Score}, {"frames": [N, D], "clips": [N, D]})``: the second says how
     many generated samples of how many feature dimensions each kind fitted (a Fréchet distance with N <= D
     fits a singular covariance, a small-sample estimate; the kernel distances have no such condition)."""
-    feats = {"frames": (frame_features(real_videos, embedder), frame_features(generated_videos, embedder)),
-             "clips": (video_features(real_videos, embedder), video_features(generated_videos, embedder))}
-    backend = {"frames": f"{embedder.label} features", "clips": f"{embedder.label} {_FVD_FEATURES}"}
+    embeddings = (_clip_embeddings(real_videos, embedder), _clip_embeddings(generated_videos, embedder))
+    feats = {kind: tuple(_features(kind, e) for e in embeddings) for kind in _FEATURE_KINDS}
     scores = {}
     for m, kind in DISTRIBUTION_METRICS.items():
         fn = frechet_from_features if m in ("FID", "FVD") else kernel_distance_from_features
-        scores[m] = Score(fn(*feats[kind]), metric_label(m, backend[kind]))
+        scores[m] = Score(fn(*feats[kind]), metric_label(m, _backend(kind, embedder)))
     return scores, {kind: list(f[1].shape) for kind, f in feats.items()}
 
 

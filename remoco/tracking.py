@@ -44,6 +44,7 @@ __all__ = [
     "motion_distance",
     "known_path_video",
     "KNOWN_CASES",
+    "known_case_videos",
     "validate_motion_distance",
     "validation_summary",
 ]
@@ -331,6 +332,15 @@ KNOWN_CASES = {
 }
 
 
+def known_case_videos(entry: dict, num_frames: int, cases=None) -> dict:
+    """:func:`known_path_video` of ``entry`` (``image``, ``region``, ``trajectory``) for every case of ``cases``
+    (default :data:`KNOWN_CASES`), the blur sigma scaled with the frame height: ``{case: (L, H, W, 3) uint8}``."""
+    cases = KNOWN_CASES if cases is None else cases
+    H = np.asarray(entry["image"]).shape[0]
+    return {case: known_path_video(entry["image"], entry["region"], entry["trajectory"], num_frames, speed, blur * H,
+                                   colour) for case, (speed, blur, colour) in cases.items()}
+
+
 def validate_motion_distance(entries, trackers: dict, cases=None) -> list[dict]:
     """Score every tracker configuration of ``trackers`` (``{name: motion_distance kwargs}``) on known answers.
 
@@ -344,11 +354,9 @@ def validate_motion_distance(entries, trackers: dict, cases=None) -> list[dict]:
     for e in entries:
         truth = None if e.get("truth") is None else video_frames(e["truth"], "truth")
         L = 8 if truth is None else len(truth)
-        H = np.asarray(e["image"]).shape[0]
         videos = {} if truth is None else {"ground-truth clip": (truth, None)}
-        for case, (speed, blur, colour) in cases.items():
-            videos[case] = (known_path_video(e["image"], e["region"], e["trajectory"], L, speed, blur * H, colour),
-                            1.0 - abs(1.0 - speed))
+        for case, v in known_case_videos(e, L, cases).items():
+            videos[case] = (v, 1.0 - abs(1.0 - cases[case][0]))
         for case, (v, expected) in videos.items():
             for name, kw in trackers.items():
                 md = motion_distance(v, e["trajectory"], **kw)
