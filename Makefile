@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: install lint test test-unit test-chapters test-browser demo-screenshot book book-from-tested clean-book bench \
-	notebooks reproduce comparison seed-runs
+	notebooks reproduce comparison seed-runs steering
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -101,7 +101,7 @@ reproduce: install
 # Chapter 6's main comparison (remoco/comparison.py): MD-Vid validated on known answers for every bench entry
 # (results/md_validation.json, ~9 min), the controllers it adds to the shipped ones (training seed 0), trained with
 # the shipped recipe JOBS at a time (SEED_RUNS: seeds 1-3 of ReMoCo, 1-2 of the Gaussian baseline and of the
-# trajectory-only controller, 0-3 of the Gaussian baseline in ReMoCo's dense regime, 0-2 of C5's concatenation and
+# trajectory-only controller, 0-3 of the Gaussian baseline in ReMoCo's dense regime, 0-3 of C5's concatenation and
 # summation variants: ~20-25 min each at one thread),
 # then every system sampled and scored on all 200 entries (results/comparison.json, ~3-5 min per system) and C2's
 # systems on the object set's camera entries brushed on the object only (results/comparison_camera.json, ~30 s per
@@ -111,7 +111,7 @@ FAST := --set mixed_precision=auto fused_adam=true
 TRAIN1 := OMP_NUM_THREADS=1 $(PY) -m remoco.cli train --no-progress
 SEED_RUNS := remoco-s1 remoco-s2 remoco-s3 gaussian-s1 gaussian-s2 traj_only-s1 traj_only-s2 \
 	gaussian_dense-s0 gaussian_dense-s1 gaussian_dense-s2 gaussian_dense-s3 \
-	concat-s0 concat-s1 concat-s2 sum-s0 sum-s1 sum-s2
+	concat-s0 concat-s1 concat-s2 concat-s3 sum-s0 sum-s1 sum-s2 sum-s3
 C2_SYSTEMS := ground_truth base gaussian remoco remoco_s1 remoco_s2 traj_only traj_only_s1 traj_only_s2
 # <variant>-s<seed>: the variant's shipped config (concat / sum: ReMoCo's, with only the feature injection changed;
 # gaussian_dense: the Gaussian baseline's in ReMoCo's dense regime), trained with that seed
@@ -129,3 +129,15 @@ comparison: install
 	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --out results/comparison.json
 	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --sets camera --systems $(C2_SYSTEMS) \
 		--work runs/comparison_camera --out results/comparison_camera.json
+
+# Chapter 7's C3 / C4 measures (remoco/steering.py): chapter 5's ReMoCo recipe trained in its dense regime and in the
+# paper's sparse regime with every 300th checkpoint kept (~25 min each at one thread, JOBS at a time), each checkpoint
+# scored on 48 object-set entries with its trajectory gain (results/steering_curve.json, ~15 min), and the trajectory
+# gain of every Fig. 7 controller of `make reproduce` (results/condition_ablation.json, ~15 min; needs its runs).
+CURVE_WORK := runs/curve
+$(CURVE_WORK)/%-s0/controller/final/controller/config.json: | install
+	OMP_NUM_THREADS=1 $(PY) -m remoco.steering train --regime $* --work $(CURVE_WORK)
+steering: install
+	$(MAKE) -j $(JOBS) $(foreach r,dense sparse,$(CURVE_WORK)/$(r)-s0/controller/final/controller/config.json)
+	OMP_NUM_THREADS=1 $(PY) -m remoco.steering curve --work $(CURVE_WORK) --out results/steering_curve.json
+	OMP_NUM_THREADS=1 $(PY) -m remoco.steering ablation --out results/condition_ablation.json

@@ -37,6 +37,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``reproduce``         the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
 ``report``            results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
 ``comparison``        chapter 5's models on every bench entry, decided by paired per-entry intervals
+``steering``          when a controller uses its trajectory: trajectory gain by noise level, steering curve (C3 / C4)
 ``decide``            paired intervals (t, two-level bootstrap), verdicts, smallest detectable effect
 ``widgets``           the ipywidgets drag demo
 ``cli``               the ``remoco`` command line

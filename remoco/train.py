@@ -63,6 +63,7 @@ __all__ = [
     "TrainResult",
     "DenoiserSetup",
     "denoiser_setup",
+    "controller_modules",
     "train",
     "count_trainable",
     "load_base_components",
@@ -368,6 +369,30 @@ class DenoiserSetup:
     loss_fn: object
 
 
+def controller_modules(cfg: TrainConfig) -> tuple[dict, nn.Module, nn.Module]:
+    """The base components of ``cfg.base``, its UNet with LoRA added and a new controller of ``cfg.variant`` attached
+    to it, initialised as a controller run of ``cfg`` starts (seeded by ``cfg.seed``; the global RNG is left as it
+    was). The UNet's own weights are frozen; the caller decides what trains."""
+    from . import models
+    from .controller import ReMoCoController
+    from .lora import add_lora
+
+    comps = load_base_components(cfg)
+    unet = comps["unet"]
+    unet.requires_grad_(False)
+    g = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed_int(cfg.seed, 17))
+        controller = ReMoCoController.from_unet(
+            unet, vae_scale_factor=models.vae_scale_factor(comps["vae"]), injection=VARIANT_INJECTION[cfg.variant],
+            sites=cfg.sites, displacement_scale=cfg.displacement_scale, attach=True,
+            condition_type=VARIANT_CONDITION[cfg.variant])
+        add_lora(unet, rank=cfg.lora_rank, targets=cfg.lora_targets)
+    finally:
+        torch.random.set_rng_state(g)
+    return comps, unet, controller
+
+
 def denoiser_setup(cfg: TrainConfig, stage: str, device, vae_path: Path | None = None) -> DenoiserSetup:
     """The models, trainable parameters, frozen encoders, clips and loss of a ``stage`` ("unet": the toy base's
     3D-UNet; "controller": ReMoCo on ``cfg.base``) training run, as :func:`train` builds them (the profiler in
@@ -385,22 +410,7 @@ def denoiser_setup(cfg: TrainConfig, stage: str, device, vae_path: Path | None =
         controller = None
         params = [p for p in unet.parameters() if p.requires_grad]
     elif stage == "controller":
-        from .controller import ReMoCoController
-        from .lora import add_lora
-
-        comps = load_base_components(cfg)
-        unet = comps["unet"]
-        unet.requires_grad_(False)
-        g = torch.random.get_rng_state()
-        try:
-            torch.manual_seed(seed_int(cfg.seed, 17))
-            controller = ReMoCoController.from_unet(
-                unet, vae_scale_factor=models.vae_scale_factor(comps["vae"]), injection=VARIANT_INJECTION[cfg.variant],
-                sites=cfg.sites, displacement_scale=cfg.displacement_scale, attach=True,
-                condition_type=VARIANT_CONDITION[cfg.variant])
-            add_lora(unet, rank=cfg.lora_rank, targets=cfg.lora_targets)
-        finally:
-            torch.random.set_rng_state(g)
+        comps, unet, controller = controller_modules(cfg)
         unet.train()
         controller.train()
         params = [p for p in controller.parameters() if p.requires_grad] + \
