@@ -100,7 +100,8 @@ reproduce: install
 
 # Chapter 6's main comparison (remoco/comparison.py): MD-Vid validated on known answers for every bench entry
 # (results/md_validation.json, ~9 min), the controllers it adds to the shipped ones (training seed 0), trained with
-# the shipped recipe JOBS at a time (SEED_RUNS: seeds 1-3 of ReMoCo, 1-2 of the Gaussian baseline and of the
+# the shipped recipe JOBS at a time (seed-runs: the runs comparison.SYSTEMS loads, as listed by
+# `python -m remoco.comparison seed-runs` -- seeds 1-3 of ReMoCo, 1-2 of the Gaussian baseline and of the
 # trajectory-only controller, 0-3 of the Gaussian baseline in ReMoCo's dense regime, 0-3 of C5's concatenation and
 # summation variants: ~20-25 min each at one thread),
 # then every system sampled and scored on all 200 entries (results/comparison.json, ~3-5 min per system) and C2's
@@ -109,9 +110,6 @@ reproduce: install
 SEEDS_WORK := runs/seeds
 FAST := --set mixed_precision=auto fused_adam=true
 TRAIN1 := OMP_NUM_THREADS=1 $(PY) -m remoco.cli train --no-progress
-SEED_RUNS := remoco-s1 remoco-s2 remoco-s3 gaussian-s1 gaussian-s2 traj_only-s1 traj_only-s2 \
-	gaussian_dense-s0 gaussian_dense-s1 gaussian_dense-s2 gaussian_dense-s3 \
-	concat-s0 concat-s1 concat-s2 concat-s3 sum-s0 sum-s1 sum-s2 sum-s3
 C2_SYSTEMS := ground_truth base gaussian remoco remoco_s1 remoco_s2 traj_only traj_only_s1 traj_only_s2
 # <variant>-s<seed>: the variant's shipped config (concat / sum: ReMoCo's, with only the feature injection changed;
 # gaussian_dense: the Gaussian baseline's in ReMoCo's dense regime), trained with that seed
@@ -122,10 +120,11 @@ $(SEEDS_WORK)/%/controller/final/controller/config.json: | install
 		$(FAST) $(if $(findstring gaussian_dense,$*),r_min=0.0 r_max=0.0) \
 		$(if $(filter concat sum,$(call run_variant,$*)),variant=$(call run_variant,$*)) \
 		--seed $(lastword $(subst -s, ,$*)) --out $(SEEDS_WORK)/$*
-seed-runs: $(foreach r,$(SEED_RUNS),$(SEEDS_WORK)/$(r)/controller/final/controller/config.json)
+seed-runs: install
+	$(MAKE) --no-print-directory -j $(JOBS) $$($(PY) -m remoco.comparison seed-runs)
 comparison: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/md_validation.py --out results/md_validation.json
-	$(MAKE) -j $(JOBS) seed-runs
+	$(MAKE) seed-runs
 	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --out results/comparison.json
 	OMP_NUM_THREADS=1 $(PY) -m remoco.comparison run --sets camera --systems $(C2_SYSTEMS) \
 		--work runs/comparison_camera --out results/comparison_camera.json

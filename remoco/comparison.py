@@ -43,10 +43,10 @@ from .decide import smallest_detectable_effect, t_interval, verdict
 from .tracking import TRACKERS, motion_distance, video_frames
 
 __all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "trajectory_fill_of", "SCORES", "LOWER_IS_BETTER", "entry_scores",
-           "load_system", "available_systems", "score_system", "run", "load", "values", "paired", "UNTRAINED",
-           "seed_name", "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect", "claim_verdict",
-           "claim_key", "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS",
-           "system_means", "entries_for_effect", "plot_share", "main"]
+           "load_system", "seed_run_targets", "available_systems", "score_system", "run", "load", "values", "paired",
+           "UNTRAINED", "seed_name", "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect",
+           "claim_verdict", "claim_key", "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries",
+           "SETS", "system_means", "entries_for_effect", "plot_share", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _SEEDS = ROOT / "runs" / "seeds"
@@ -163,6 +163,14 @@ def load_system(name: str):
             raise FileNotFoundError(f"{name}: no trained controller at {folder} (train it first; chapter 6 says how)")
         return load_shipped_pipeline(how[1], controller_path=folder)
     return load_shipped_pipeline(how[1], controller_path=how[2])
+
+
+def seed_run_targets() -> list[str]:
+    """What ``make seed-runs`` trains: for each system of :data:`SYSTEMS` loaded from a training run (``runs/seeds/
+    <variant>-s<seed>``), the path of its final controller's config.json relative to :data:`ROOT` (the Makefile's
+    pattern rule derives the recipe from the folder name)."""
+    return [str((Path(how[2]) / "controller" / "final" / "controller" / "config.json").relative_to(ROOT))
+            for _, how in SYSTEMS.values() if how[0] == "run"]
 
 
 def available_systems() -> list[str]:
@@ -374,7 +382,11 @@ def main(argv=None) -> None:
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--sets", nargs="+", default=["fine", "object"], choices=SETS,
                    help="which sets to score (camera: the object set's camera entries brushed on the object only)")
+    sub.add_parser("seed-runs", help="print the training runs the systems need (make seed-runs trains them)")
     args = ap.parse_args(argv)
+    if args.cmd == "seed-runs":
+        print("\n".join(seed_run_targets()))
+        return
     run(args.systems, args.work, args.out, args.sample_seed, entries=args.entries, threads=args.threads,
         sets=args.sets)
 

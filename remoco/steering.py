@@ -160,14 +160,17 @@ def _cached(path: Path, compute):
     return value
 
 
-def ablation_grid(work=ROOT / "runs" / "reproduce", out=None, cache=CURVE_WORK / "ablation", seed: int = 0) -> dict:
+def ablation_grid(work=ROOT / "runs" / "reproduce", out=None, cache=CURVE_WORK / "ablation", seed: int = 0,
+                  progress: bool = True) -> dict:
     """The trajectory gain of every trained Fig. 7 controller of ``make reproduce`` (``work``: its run folders),
     each with its own k, r_min and r_max. Controllers not on disk are listed under ``"missing"``."""
+    from tqdm.auto import tqdm
+
     from .reproduce import experiment_table
     from .shipped import load_shipped_pipeline
 
     rows, missing = [], []
-    for e in experiment_table(only=("fig7",)):
+    for e in tqdm(experiment_table(only=("fig7",)), desc="trajectory gain", disable=not progress):
         run = Path(work) / e.name
         final = run / "controller" / "final"
         if not (final / "controller" / "config.json").is_file():
@@ -214,8 +217,8 @@ def grid_rows(result: dict, table: str, field: str, read: str = GRID_READS[0]) -
 def grid_summary(result: dict) -> dict:
     """What chapter 7 reads from an :func:`ablation_grid` result: ``tables`` (per swept field, one row per value with
     the gain as trained, at sigma >= 2, per seed, and read with every region), the range of the as-trained gains,
-    the k and r_min with the largest one, whether it grows with k, and, per setting (k = 2 / r_min = 0.95 is one
-    run, counted once), the gain read with every region."""
+    the k and r_min with the largest one, whether it grows with k and falls as r_min rises, and, per setting
+    (k = 2 / r_min = 0.95 is one run, counted once), the gain read with every region."""
     tables, trained = {}, {}
     every: dict = {}
     for table, field in (("fig7a", "k"), ("fig7b", "r_min")):
@@ -230,10 +233,11 @@ def grid_summary(result: dict) -> dict:
             label = f"r_min = {r_min:g}" if k == 2 else f"k = {k:g}"
             every[label] = r["gain, all sigma (%)"]
     gains = [r["gain, all sigma (%)"] for rows in trained.values() for r in rows]
-    k_gains = [r["gain, all sigma (%)"] for r in trained["k"]]
+    k_gains, r_gains = ([r["gain, all sigma (%)"] for r in trained[f]] for f in ("k", "r_min"))
     return {"tables": tables, "gain_range": (min(gains), max(gains)),
             "best": {f: max(rows, key=lambda r: r["gain, all sigma (%)"])[f] for f, rows in trained.items()},
-            "grows_with_k": all(b > a for a, b in zip(k_gains, k_gains[1:])), "every_region": every}
+            "grows_with_k": all(b > a for a, b in zip(k_gains, k_gains[1:])),
+            "falls_with_rmin": all(b < a for a, b in zip(r_gains, r_gains[1:])), "every_region": every}
 
 
 def score_curve(regimes=tuple(CURVE_REGIMES), seed: int = 0, work=CURVE_WORK, out=None, sample_seed: int = 0,

@@ -266,3 +266,20 @@ def test_every_training_seed_of_a_system_is_driven_like_it():
     assert C.trajectory_fill_of("gaussian_dense_s1") == C.trajectory_fill_of("remoco_s3") == SHIPPED_TRAJECTORY_FILL
     # stored settings may name single seeds: the name wins over its system
     assert C.trajectory_fill_of("gaussian_s1", {"gaussian_s1": "brush", "gaussian": "block"}, "brush") == "brush"
+
+
+def test_seed_run_targets_are_the_trained_systems_in_the_makefiles_naming():
+    import re
+
+    targets = C.seed_run_targets()
+    trained = [n for n, (_, how) in C.SYSTEMS.items() if how[0] == "run"]
+    assert len(targets) == len(trained) == len(set(targets))
+    for t in targets:
+        # the Makefile's pattern rule reads the recipe from <variant>-s<seed>
+        m = re.fullmatch(r"runs/seeds/(remoco|gaussian|gaussian_dense|traj_only|concat|sum)-s(\d+)/controller/final/"
+                         r"controller/config\.json", t)
+        assert m, t
+    # every C5 variant has the training seeds ReMoCo has, so that decisions() can pair them seed by seed
+    for v in ("concat", "sum"):
+        assert C.seed_systems(C.SYSTEMS, v) == [v] + [f"{v}_s{i}" for i in range(1, 4)]
+    assert "remoco_s3" in C.SYSTEMS

@@ -175,6 +175,7 @@ def test_summaries_read_the_hand_made_results():
     gs = steering.grid_summary({"rows": rows})
     assert gs["gain_range"] == (pytest.approx(0.1), pytest.approx(1.0))
     assert gs["best"] == {"k": 2, "r_min": 0.5} and gs["grows_with_k"] is False
+    assert gs["falls_with_rmin"] is True  # r_min 0.5 -> 0.95: +1.0 % -> +0.3 %
     # k = 2 and r_min = 0.95 are one run: four settings, one of which gains from every region's trajectory
     assert set(gs["every_region"]) == {"k = 1", "r_min = 0.95", "k = 4", "r_min = 0.5"}
     assert [s for s, g in gs["every_region"].items() if g > 0] == ["r_min = 0.5"]
