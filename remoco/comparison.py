@@ -43,10 +43,11 @@ from .decide import smallest_detectable_effect, t_interval, verdict
 from .tracking import TRACKERS, motion_distance, video_frames
 
 __all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "trajectory_fill_of", "SCORES", "LOWER_IS_BETTER", "entry_scores",
-           "load_system", "seed_run_targets", "available_systems", "score_system", "run", "load", "values", "paired",
-           "UNTRAINED", "seed_name", "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect",
-           "claim_verdict", "claim_key", "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries",
-           "SETS", "system_means", "entries_for_effect", "plot_share", "main"]
+           "load_system", "training_photos", "verdict_changes", "seed_run_targets", "available_systems",
+           "score_system", "run", "load", "values", "paired", "UNTRAINED", "seed_name", "seed_systems", "QUESTIONS",
+           "decisions", "over_seeds", "seeds_for_effect", "claim_verdict", "claim_key", "decision_rows",
+           "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS", "system_means", "entries_for_effect",
+           "plot_share", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _SEEDS = ROOT / "runs" / "seeds"
@@ -171,6 +172,28 @@ def seed_run_targets() -> list[str]:
     pattern rule derives the recipe from the folder name)."""
     return [str((Path(how[2]) / "controller" / "final" / "controller" / "config.json").relative_to(ROOT))
             for _, how in SYSTEMS.values() if how[0] == "run"]
+
+
+def training_photos(name: str) -> str | None:
+    """Which photographs the training scenes of system ``name`` drew from (``TrainConfig.photos``; None for a system
+    that was not trained). The shipped controllers (seed 0 of ReMoCo, the Gaussian baseline and the trajectory-only
+    controller) trained on the bench's seven (``"bench"``, their config files predate the field); the runs of
+    ``make seed-runs`` are trained with the toy preset, whose scenes draw from every packaged photograph but the
+    held-out ones (``"train"``). A run on disk is read from its provenance, one that is not from that recipe."""
+    from .config import TrainConfig, preset_config
+
+    if name not in SYSTEMS:
+        raise ValueError(f"name must be one of {tuple(SYSTEMS)}, got {name!r}")
+    how = SYSTEMS[name][1]
+    if how[0] in ("truth", "base"):
+        return None
+    if how[0] == "shipped":
+        folder = Path(how[2]) if how[2] is not None else SHIPPED_DIR / f"{how[1]}-toy"
+        return TrainConfig.from_yaml(folder / "config.yaml").photos
+    prov = Path(how[2]) / "controller" / "final" / "provenance.json"
+    if prov.is_file():
+        return json.loads(prov.read_text())["config"].get("photos", "bench")
+    return preset_config("toy-cpu", "controller").photos
 
 
 def available_systems() -> list[str]:
@@ -442,14 +465,16 @@ def seed_systems(names, system: str) -> list[str]:
     return out
 
 
-def decisions(result: dict, bench_sets=None, claims=None) -> list[dict]:
+def decisions(result: dict, bench_sets=None, claims=None, same_photos: bool = False) -> list[dict]:
     """:func:`paired` for every question of :data:`QUESTIONS` (``claims``: only those whose claim starts with one of
     these strings, e.g. ``("C5",)``) whose systems are in ``result``, per set the question
     is asked on and ``result`` scored (``bench_sets``: default all of its sets; C2 on the camera set), and per
     training seed: ReMoCo's seed i against the baseline's
-    seed i (the same base for every seed, :data:`UNTRAINED`); a seed the baseline lacks is skipped. Each row carries
-    its ``seed``. C6's consistency half is read as "ReMoCo's warping error is lower": *contradicted* when it is
-    clearly higher. :func:`over_seeds` turns the rows into one decision per question and set."""
+    seed i (the same base for every seed, :data:`UNTRAINED`); a seed the baseline lacks is skipped, and with
+    ``same_photos`` also a pair whose controllers trained on different photographs (:func:`training_photos`: the
+    shipped seed 0 against a seed run). Each row carries its ``seed``. C6's consistency half is read as "ReMoCo's
+    warping error is lower": *contradicted* when it is clearly higher. :func:`over_seeds` turns the rows into one
+    decision per question and set."""
     out = []
     names = result["rows"]
     if bench_sets is None:
@@ -461,7 +486,8 @@ def decisions(result: dict, bench_sets=None, claims=None) -> list[dict]:
             continue
         for seed, a_i in enumerate(seed_systems(names, a)):
             b_i = b if b in UNTRAINED else seed_name(b, seed)
-            if b_i not in names:
+            if b_i not in names or (same_photos and b not in UNTRAINED
+                                    and training_photos(a_i) != training_photos(b_i)):
                 continue
             for s in (s for s in bench_sets if s in asked_on):
                 pairs = values(result, a_i, score, s, kind).keys() & values(result, b_i, score, s, kind).keys()
@@ -497,6 +523,21 @@ def over_seeds(rows: list[dict]) -> list[dict]:
                        verdict=verdict(ci, paper_says_lower=LOWER_IS_BETTER.get(first["score"], True)),
                        detectable=smallest_detectable_effect(sd, len(d)))
         out.append(row)
+    return out
+
+
+def verdict_changes(decided: list[dict], other: list[dict]) -> list[dict]:
+    """The (claim, bench set) decisions of :func:`over_seeds` whose verdict differs between ``decided`` and ``other``
+    (e.g. the same questions over the seed pairs trained on the same photographs only), with both verdicts and seed
+    counts; a decision missing from ``other`` is listed with verdict None."""
+    theirs = {(d["claim"], d["bench_set"]): d for d in other}
+    out = []
+    for d in decided:
+        o = theirs.get((d["claim"], d["bench_set"]))
+        if o is None or o["verdict"] != d["verdict"]:
+            out.append(dict(claim=d["claim"], bench_set=d["bench_set"], verdict=d["verdict"], seeds=d["seeds"],
+                            other_verdict=None if o is None else o["verdict"],
+                            other_seeds=None if o is None else o["seeds"]))
     return out
 
 

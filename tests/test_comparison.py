@@ -283,3 +283,30 @@ def test_seed_run_targets_are_the_trained_systems_in_the_makefiles_naming():
     for v in ("concat", "sum"):
         assert C.seed_systems(C.SYSTEMS, v) == [v] + [f"{v}_s{i}" for i in range(1, 4)]
     assert "remoco_s3" in C.SYSTEMS
+
+
+def test_same_photos_drops_only_the_pairs_trained_on_different_photographs():
+    # the shipped controllers' config files give the bench's seven photographs; the seed runs the preset's
+    assert C.training_photos("remoco") == C.training_photos("gaussian") == "bench"
+    from remoco.config import preset_config
+
+    assert C.training_photos("concat") == C.training_photos("remoco_s1") == preset_config("toy-cpu").photos != "bench"
+    assert C.training_photos("base") is None and C.training_photos("ground_truth") is None
+    with pytest.raises(ValueError, match="name"):
+        C.training_photos("nobody")
+    rng = np.random.default_rng(2)
+    rows = {n: [{"set": "object", "entry": f"{i:04d}", "kind": "object",
+                 **{k: lvl + 0.05 * rng.standard_normal() for k in C.SCORES}} for i in range(12)]
+            for n, lvl in (("remoco", 0.6), ("remoco_s1", 0.5), ("concat", 0.2), ("concat_s1", 0.1), ("base", 0.0),
+                           ("gaussian", 0.3))}
+    every = {(r["claim"], r["seed"]) for r in C.decisions({"rows": rows})}
+    same = {(r["claim"], r["seed"]) for r in C.decisions({"rows": rows}, same_photos=True)}
+    # C5's seed 0 pairs the shipped ReMoCo (bench) with a seed run (train): dropped; seed 1 and the base stay
+    assert every - same == {("C5 (concat)", 0)}
+    assert ("C5 (concat)", 1) in same and ("control", 0) in same and ("C1", 0) in same
+    a = C.over_seeds(C.decisions({"rows": rows}))
+    b = C.over_seeds(C.decisions({"rows": rows}, same_photos=True))
+    assert C.verdict_changes(a, a) == []
+    changed = C.verdict_changes(a, [dict(d, verdict="contradicted") if d["claim"] == "C1" else d for d in b])
+    assert [(c["claim"], c["other_verdict"]) for c in changed] == [("C1", "contradicted")]
+    assert C.verdict_changes(a, [])[0]["other_verdict"] is None
