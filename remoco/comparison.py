@@ -43,11 +43,11 @@ from .decide import smallest_detectable_effect, t_interval, verdict
 from .tracking import TRACKERS, motion_distance, video_frames
 
 __all__ = ["ROOT", "SYSTEMS", "TRAJECTORY_FILL", "trajectory_fill_of", "SCORES", "LOWER_IS_BETTER", "entry_scores",
-           "load_system", "training_photos", "verdict_changes", "seed_run_targets", "available_systems",
-           "score_system", "run", "load", "values", "paired", "UNTRAINED", "seed_name", "seed_systems", "QUESTIONS",
-           "decisions", "over_seeds", "seeds_for_effect", "claim_verdict", "claim_key", "decision_rows",
-           "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS", "system_means", "entries_for_effect",
-           "plot_share", "main"]
+           "load_system", "score_pipeline", "training_photos", "verdict_changes", "verdict_changes_text",
+           "seed_run_targets", "available_systems", "score_system", "run", "load", "values", "paired", "UNTRAINED",
+           "seed_name", "seed_systems", "QUESTIONS", "decisions", "over_seeds", "seeds_for_effect", "claim_verdict",
+           "claim_key", "decision_rows", "per_seed_rows", "verdict_rows", "camera_object_entries", "SETS",
+           "system_means", "entries_for_effect", "plot_share", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _SEEDS = ROOT / "runs" / "seeds"
@@ -181,6 +181,7 @@ def training_photos(name: str) -> str | None:
     ``make seed-runs`` are trained with the toy preset, whose scenes draw from every packaged photograph but the
     held-out ones (``"train"``). A run on disk is read from its provenance, one that is not from that recipe."""
     from .config import TrainConfig, preset_config
+    from .shipped import shipped_controller_dir
 
     if name not in SYSTEMS:
         raise ValueError(f"name must be one of {tuple(SYSTEMS)}, got {name!r}")
@@ -188,8 +189,7 @@ def training_photos(name: str) -> str | None:
     if how[0] in ("truth", "base"):
         return None
     if how[0] == "shipped":
-        folder = Path(how[2]) if how[2] is not None else SHIPPED_DIR / f"{how[1]}-toy"
-        return TrainConfig.from_yaml(folder / "config.yaml").photos
+        return TrainConfig.from_yaml(shipped_controller_dir(how[1], how[2]) / "config.yaml").photos
     prov = Path(how[2]) / "controller" / "final" / "provenance.json"
     if prov.is_file():
         return json.loads(prov.read_text())["config"].get("photos", "bench")
@@ -210,10 +210,16 @@ def score_system(name: str, benches: dict, sample_seed: int = 0, num_inference_s
                  entries=None) -> list[dict]:
     """One row per entry of every bench of ``benches`` (``{set: Bench}``; ``entries``: the first n per set, None all)
     with system ``name``'s video scored by :func:`entry_scores`."""
+    pipe = None if name == "ground_truth" else load_system(name)
+    return score_pipeline(pipe, benches, trajectory_fill_of(name), sample_seed, num_inference_steps, k, entries)
+
+
+def score_pipeline(pipe, benches: dict, trajectory_fill: str, sample_seed: int = 0, num_inference_steps: int = 8,
+                   k: int = 2, entries=None) -> list[dict]:
+    """:func:`score_system` for a pipeline in hand (None: the entries' ground-truth clips), driven with
+    ``trajectory_fill``; the same sampling seeds per entry as every system of the comparison."""
     from .benchset import ground_truth_clip
 
-    pipe = None if name == "ground_truth" else load_system(name)
-    fill = trajectory_fill_of(name)
     rows = []
     for s, bench in benches.items():
         chosen = list(bench)[:entries] if entries else list(bench)
@@ -222,7 +228,7 @@ def score_system(name: str, benches: dict, sample_seed: int = 0, num_inference_s
         else:
             videos = sample_examples(pipe, [e.example for e in chosen],
                                      [sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed) for e in chosen], k,
-                                     fill, num_inference_steps)
+                                     trajectory_fill, num_inference_steps)
         for e, v in zip(chosen, videos):
             rows.append(dict(set=s, entry=e.name, kind=e.kind, **entry_scores(v, e.example)))
     return rows
@@ -481,13 +487,13 @@ def decisions(result: dict, bench_sets=None, claims=None, same_photos: bool = Fa
         bench_sets = result.get("settings", {}).get("sets", ("fine", "object"))
     if isinstance(claims, str):
         raise ValueError(f"claims must be a sequence of claim prefixes such as ('C5',), got {claims!r}")
+    photos = {n: training_photos(n) for n in names} if same_photos else {}
     for claim, question, a, b, score, kind, asked_on in QUESTIONS:
         if claims is not None and not claim.startswith(tuple(claims)):
             continue
         for seed, a_i in enumerate(seed_systems(names, a)):
             b_i = b if b in UNTRAINED else seed_name(b, seed)
-            if b_i not in names or (same_photos and b not in UNTRAINED
-                                    and training_photos(a_i) != training_photos(b_i)):
+            if b_i not in names or (same_photos and b not in UNTRAINED and photos[a_i] != photos[b_i]):
                 continue
             for s in (s for s in bench_sets if s in asked_on):
                 pairs = values(result, a_i, score, s, kind).keys() & values(result, b_i, score, s, kind).keys()
@@ -539,6 +545,13 @@ def verdict_changes(decided: list[dict], other: list[dict]) -> list[dict]:
                             other_verdict=None if o is None else o["verdict"],
                             other_seeds=None if o is None else o["seeds"]))
     return out
+
+
+def verdict_changes_text(changes: list[dict]) -> str:
+    """:func:`verdict_changes` in words, for a chapter's prose: "every verdict is the same" or which ones turn."""
+    if not changes:
+        return "every verdict is the same"
+    return "; ".join(f"{c['claim']} on the {c['bench_set']} set turns {c['other_verdict']}" for c in changes)
 
 
 def seeds_for_effect(decided: dict, effect: float = 0.1, power: float = 0.8) -> int:

@@ -14,6 +14,7 @@ from .runs import atomic_dir, peak_rss_mb, read_log, write_json
 from .train import train
 
 __all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "FROZEN_BASE_RECIPE", "PENDING_RETRAIN", "ship",
+           "shipped_controller_dir",
            "ship_frozen_base_controller",
            "train_in_worker", "run_jobs", "load_shipped_base",
            "load_shipped_pipeline", "shipped_drag_settings"]
@@ -23,13 +24,19 @@ __all__ = ["SHIPPED_DIR", "SHIPPED_TRAJECTORY_FILL", "FROZEN_BASE_RECIPE", "PEND
 SHIPPED_TRAJECTORY_FILL = "brush"
 
 
+def shipped_controller_dir(variant: str = "remoco", controller_path=None) -> Path:
+    """The folder of controller ``variant``: ``controller_path`` when given, else the shipped
+    ``data/checkpoints/<variant>-toy``."""
+    return Path(controller_path) if controller_path is not None else SHIPPED_DIR / f"{variant}-toy"
+
+
 def shipped_drag_settings(controller_path=None) -> dict:
     """``{"k", "trajectory_fill"}`` for driving a shipped controller: its training k and
     :data:`SHIPPED_TRAJECTORY_FILL` (pass them to the pipeline, :class:`remoco.widgets.DragDemo` or a bench
     example)."""
     from .config import TrainConfig
 
-    cp = Path(controller_path) if controller_path is not None else SHIPPED_DIR / "remoco-toy"
+    cp = shipped_controller_dir("remoco", controller_path)
     if not (cp / "config.yaml").is_file():
         raise FileNotFoundError(f"controller_path={str(cp)!r} has no config.yaml: not a shipped controller folder")
     return {"k": TrainConfig.from_yaml(cp / "config.yaml").k, "trajectory_fill": SHIPPED_TRAJECTORY_FILL}
@@ -218,7 +225,7 @@ def load_shipped_pipeline(variant: str = "remoco", base_path=None, controller_pa
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    cp = Path(controller_path) if controller_path is not None else SHIPPED_DIR / f"{variant}-toy"
+    cp = shipped_controller_dir(variant, controller_path)
     if not (cp / "controller" / "config.json").is_file():
         raise FileNotFoundError(f"controller_path={str(cp)!r} has no controller/config.json: train it with "
                                 f"`remoco ship --variants remoco {variant}`")

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import SHIPPED_DIR, TrainConfig
+from .config import TrainConfig
 from .decide import t_interval
 from .evaluate import ABLATION_CONDITIONS, SIGMA_EDGES, condition_ablation
 from .runs import atomic_dir, list_checkpoints, write_json
@@ -67,9 +67,11 @@ def curve_config(regime: str, seed: int = 0, work=CURVE_WORK) -> TrainConfig:
     """The :class:`TrainConfig` of one steering-curve training: the shipped ReMoCo recipe with ``regime``'s r_min /
     r_max, the faster step (bf16 autocast where native, fused AdamW) and every :data:`CURVE_EVERY`-th checkpoint
     kept, in ``work/<regime>-s<seed>``."""
+    from .shipped import shipped_controller_dir
+
     if regime not in CURVE_REGIMES:
         raise ValueError(f"regime must be one of {tuple(CURVE_REGIMES)}, got {regime!r}")
-    cfg = TrainConfig.from_yaml(SHIPPED_DIR / "remoco-toy" / "config.yaml")
+    cfg = TrainConfig.from_yaml(shipped_controller_dir("remoco") / "config.yaml")
     return cfg.replace(**CURVE_REGIMES[regime], seed=int(seed), out_dir=str(Path(work) / f"{regime}-s{seed}"),
                        mixed_precision="auto", fused_adam=True, checkpoint_every=CURVE_EVERY,
                        keep_checkpoints=cfg.max_steps // CURVE_EVERY + 2, progress=False)
@@ -220,7 +222,6 @@ def grid_summary(result: dict) -> dict:
     the k and r_min with the largest one, whether it grows with k and falls as r_min rises, and, per setting
     (k = 2 / r_min = 0.95 is one run, counted once), the gain read with every region."""
     tables, trained = {}, {}
-    every: dict = {}
     for table, field in (("fig7a", "k"), ("fig7b", "r_min")):
         as_trained, dense = (grid_rows(result, table, field, read) for read in GRID_READS)
         trained[field] = as_trained
@@ -228,16 +229,17 @@ def grid_summary(result: dict) -> dict:
                           "as trained, σ ≥ 2 (%)": a["gain, sigma >= 2 (%)"],
                           "per seed, as trained [95 %]": a["per seed, all sigma (%)"],
                           "every region (%)": b["gain, all sigma (%)"]} for a, b in zip(as_trained, dense)]
-        for r in dense:
-            k, r_min = (r["k"], 0.95) if field == "k" else (2, r["r_min"])
-            label = f"r_min = {r_min:g}" if k == 2 else f"k = {k:g}"
-            every[label] = r["gain, all sigma (%)"]
+    every: dict = {}
+    for r in result["rows"]:  # one setting per run, named by the r_min sweep when it is in both
+        label = f"r_min = {r['r_min']:g}" if "fig7b" in r["tables"] else f"k = {r['k']:g}"
+        every.setdefault(label, []).append(gain_summary(_as_ablation(r["ablation"][GRID_READS[1]]))["gain"])
     gains = [r["gain, all sigma (%)"] for rows in trained.values() for r in rows]
     k_gains, r_gains = ([r["gain, all sigma (%)"] for r in trained[f]] for f in ("k", "r_min"))
     return {"tables": tables, "gain_range": (min(gains), max(gains)),
             "best": {f: max(rows, key=lambda r: r["gain, all sigma (%)"])[f] for f, rows in trained.items()},
             "grows_with_k": all(b > a for a, b in zip(k_gains, k_gains[1:])),
-            "falls_with_rmin": all(b < a for a, b in zip(r_gains, r_gains[1:])), "every_region": every}
+            "falls_with_rmin": all(b < a for a, b in zip(r_gains, r_gains[1:])),
+            "every_region": {label: float(np.mean(g)) for label, g in every.items()}}
 
 
 def score_curve(regimes=tuple(CURVE_REGIMES), seed: int = 0, work=CURVE_WORK, out=None, sample_seed: int = 0,
@@ -248,20 +250,17 @@ def score_curve(regimes=tuple(CURVE_REGIMES), seed: int = 0, work=CURVE_WORK, ou
     the same entries as the reference (step 0)."""
     from tqdm.auto import tqdm
 
-    from .bench_eval import SAMPLE_SEED_STRIDE, sample_examples
     from .benchset import load_bench
-    from .comparison import entry_scores
+    from .comparison import score_pipeline
     from .reproduce import BENCH_SETS
     from .shipped import load_shipped_base, load_shipped_pipeline
 
     bench_set, n = CURVE_ENTRIES
     chosen = list(load_bench(BENCH_SETS[bench_set]))[:n]
-    examples = [e.example for e in chosen]
-    seeds = [sample_seed * SAMPLE_SEED_STRIDE + int(e.example.seed) for e in chosen]
 
     def shares(pipe, fill):
-        videos = sample_examples(pipe, examples, seeds, k, fill, num_inference_steps)
-        return [float(entry_scores(v, ex)["share of the way"]) for v, ex in zip(videos, examples)]
+        rows = score_pipeline(pipe, {bench_set: chosen}, fill, sample_seed, num_inference_steps, k)
+        return [float(r["share of the way"]) for r in rows]
 
     jobs = [("base", 0, None)]
     for regime in regimes:

@@ -310,3 +310,5 @@ def test_same_photos_drops_only_the_pairs_trained_on_different_photographs():
     changed = C.verdict_changes(a, [dict(d, verdict="contradicted") if d["claim"] == "C1" else d for d in b])
     assert [(c["claim"], c["other_verdict"]) for c in changed] == [("C1", "contradicted")]
     assert C.verdict_changes(a, [])[0]["other_verdict"] is None
+    assert C.verdict_changes_text([]) == "every verdict is the same"
+    assert C.verdict_changes_text(changed) == "C1 on the object set turns contradicted"

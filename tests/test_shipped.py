@@ -102,3 +102,14 @@ def test_shipped_checkpoints_match_the_command_that_ships_them(folder, variant, 
     assert differs == {k: (v, today.to_dict()[k]) for k, v in shipped.PENDING_RETRAIN.items()}, \
         "a preset changed without retraining (or a retrained checkpoint still listed in PENDING_RETRAIN)"
     assert today.replace(**shipped.PENDING_RETRAIN).fingerprint() == stored.fingerprint()
+
+
+def test_shipped_controller_dir_defaults_to_the_shipped_folder_of_the_variant(tmp_path):
+    assert shipped.shipped_controller_dir() == shipped.SHIPPED_DIR / "remoco-toy"
+    assert shipped.shipped_controller_dir("gaussian") == shipped.SHIPPED_DIR / "gaussian-toy"
+    assert shipped.shipped_controller_dir("gaussian", tmp_path) == tmp_path
+    # a folder without a controller is named in the error of both readers
+    with pytest.raises(FileNotFoundError, match="controller_path"):
+        shipped.load_shipped_pipeline("remoco", controller_path=tmp_path)
+    with pytest.raises(FileNotFoundError, match="controller_path"):
+        shipped.shipped_drag_settings(tmp_path)
