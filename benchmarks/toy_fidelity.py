@@ -2,7 +2,8 @@
 for one or more checkpoint folders side by side.
 
 For each ``--system NAME=FOLDER`` (a folder holding ``toy-base`` and ``remoco-toy``, e.g. ``data/checkpoints`` or a
-``remoco ship --dest`` folder):
+``remoco ship --dest`` folder; a folder with ``toy-base`` alone skips the rocket drag; ``--merge`` keeps the systems
+already in ``--out``):
 
 * VAE: PSNR / SSIM of held-out reconstructions (:func:`remoco.fidelity.vae_fidelity`: unseen object clips, both
   benches' scenes, every packaged photograph as a still);
@@ -37,8 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def measure(folder: Path, clips: int, more_clips: int, buckets: list[int], held: dict) -> dict:
     base = shipped.load_shipped_base(folder / "toy-base")
-    remoco = shipped.load_shipped_pipeline("remoco", base_path=folder / "toy-base",
-                                           controller_path=folder / "remoco-toy")
+    has_controller = (folder / "remoco-toy").is_dir()
     out: dict = {"folder": str(folder)}
     t = time.perf_counter()
     v = fidelity.vae_fidelity(base.vae, held)
@@ -56,9 +56,11 @@ def measure(folder: Path, clips: int, more_clips: int, buckets: list[int], held:
         m = evaluate.generated_motion({"base": base}, num_clips=more_clips, seed=54321)
         out[f"motion ({more_clips} clips, seed 54321)"] = {"ratio": m["ratio"]["base"], "data px": m["data"],
                                                            "base px": m["base"]}
-    rocket = bench.load_bench_example(REPO / "data" / "demo" / "rocket.json")
-    follow = bench_eval.example_following({"base": base, "remoco": remoco}, rocket, seeds=range(4))
-    out["rocket"] = follow
+    if has_controller:  # a base trained alone (no remoco-toy beside it) has no drag to follow
+        remoco = shipped.load_shipped_pipeline("remoco", base_path=folder / "toy-base",
+                                               controller_path=folder / "remoco-toy")
+        rocket = bench.load_bench_example(REPO / "data" / "demo" / "rocket.json")
+        out["rocket"] = bench_eval.example_following({"base": base, "remoco": remoco}, rocket, seeds=range(4))
     out["seconds"] = time.perf_counter() - t
     return out
 
@@ -71,11 +73,14 @@ def main(argv=None) -> int:
     ap.add_argument("--buckets", type=int, nargs="+", default=[127, 255])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "results" / "toy_fidelity.json"))
+    ap.add_argument("--merge", action="store_true", help="keep the other systems already in --out")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     held = fidelity.held_out_clips()
     res = {"what": __doc__.split("\n\n")[0], "machine": speed.machine_summary(),
            "sampling precision": speed.resolve_mixed_precision("auto"), "systems": {}}
+    if a.merge and Path(a.out).is_file():
+        res["systems"] = json.loads(Path(a.out).read_text())["systems"]
     for spec in a.system:
         name, _, folder = spec.partition("=")
         r = measure(Path(folder), a.clips, a.more_clips, a.buckets, held)
@@ -86,8 +91,9 @@ def main(argv=None) -> int:
               f"SSIM {r['vae']['all']['ssim']:.3f}; first frame {np.mean(r['first_frame_psnr']):.2f} dB; "
               f"colour shift data {np.nanmean(r['colour_shift']['data']):.1f} "
               f"base {np.nanmean(r['colour_shift']['base']):.1f}; "
-              f"motion {100 * m127:.0f} %; rocket remoco {np.round(r['rocket']['remoco'], 1).tolist()} "
-              f"base {np.round(r['rocket']['base'], 1).tolist()}", flush=True)
+              f"motion {100 * m127:.0f} %" + (f"; rocket remoco {np.round(r['rocket']['remoco'], 1).tolist()} "
+                                             f"base {np.round(r['rocket']['base'], 1).tolist()}" if "rocket" in r
+                                             else ""), flush=True)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=1))
     print("wrote", a.out)

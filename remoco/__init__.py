@@ -13,7 +13,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``gaussian``          the Gaussian-filtered point-trajectory baseline (DragNUWA / MotionCtrl)
 ``edm``               SVD's EDM preconditioning, noise levels and loss (Eq. 1-3)
 ``models``            the toy and paper-scale SVD components (diffusers classes)
-``toy_vae``           SVD's temporal-decoder VAE with a settable GroupNorm size (toy widths); decoding
+``toy_vae``           the toy's VAEs: SVD's temporal decoder (settable GroupNorm size), a plain autoencoder
 ``controller``        motion encoder, adaptive feature modulation (Eq. 8); save / load a controller
 ``lora``              LoRA on the UNet's attention (Eq. 9); the UNet weights a jointly trained controller carries
 ``pipeline``          :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
@@ -36,7 +36,8 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``bench_eval``        one system on one bench set: seeded videos, per-entry metrics, FID / FVD (Sec. 4.1)
 ``reproduce``         the experiment runner of the evaluation chapters (Tables 1-3, Fig. 7, Fig. 9): ``make reproduce``
 ``report``            results beside the paper's numbers, Fig. 7 / Fig. 9 plots, a verdict per claim
-``comparison``        chapter 5's models on every bench entry, decided by paired per-entry intervals
+``comparison``        chapter 5's models on every bench entry, scored and paired per entry
+``verdicts``          the comparison's questions decided over training seeds; its tables and figure
 ``steering``          when a controller uses its trajectory: trajectory gain by noise level, steering curve (C3 / C4)
 ``decide``            paired intervals (t, two-level bootstrap), verdicts, smallest detectable effect
 ``widgets``           the ipywidgets drag demo

@@ -125,6 +125,7 @@ class TrainConfig:
     vae_loss: str = "mse"              # mse | l1+mse (reconstruction term of the toy VAE)
     vae_frames: int | None = None      # consecutive frames of each clip per VAE step (None: all num_frames)
     vae_norm_channels: int | None = None  # channels per GroupNorm group of the toy VAE (None: diffusers' 32 groups)
+    vae_kind: str = "temporal"         # toy VAE: temporal (SVD's temporal-decoder VAE) | plain (toy_vae.ToyAutoencoder)
     # ---- bookkeeping
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -238,6 +239,10 @@ class TrainConfig:
         pos_int("vae_latent_channels")
         if self.vae_loss not in ("mse", "l1+mse"):
             fail("vae_loss", "'mse' or 'l1+mse'")
+        if self.vae_kind not in ("temporal", "plain"):
+            fail("vae_kind", "'temporal' or 'plain'")
+        if self.vae_kind == "plain" and self.vae_norm_channels is not None:
+            fail("vae_norm_channels", "None with vae_kind='plain' (the plain autoencoder has no normalisation)")
         if self.vae_norm_channels is not None:
             pos_int("vae_norm_channels")
             if any(c % self.vae_norm_channels for c in self.vae_channels):
@@ -345,8 +350,9 @@ PRESETS: dict[str, dict] = {
         displacement_scale=8.0, base=str(SHIPPED_DIR / "toy-base"), lora_rank=8,
         batch_size=4, grad_accum=1, max_steps=2400, lr=2e-4, lr_schedule="cosine", warmup_steps=50,
         **FAST_PATH, p_mean=1.5, p_std=1.6, cond_dropout=0.1, fps=7, motion_bucket_id=127,
-        motion_bucket="flow", vae_steps=2000, vae_batch_size=2, vae_crop=32, vae_lr=1e-3, vae_kl_weight=1e-6,
-        vae_sample_posterior=False, vae_norm_channels=4, photos="train",
+        motion_bucket="flow", vae_steps=1500, vae_batch_size=8, vae_frames=1, vae_crop=None, vae_lr=1e-3,
+        vae_kl_weight=1e-6, vae_sample_posterior=False, vae_kind="plain", vae_channels=(32, 64, 64),
+        vae_layers_per_block=2, vae_loss="l1+mse", photos="train",
         checkpoint_every=100, flow_source="gt",
     ),
     "paper": dict(
@@ -389,16 +395,17 @@ _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "pres
 
 #: Fields added after the first runs, with the default that reproduces those runs (fingerprint leaves them out there).
 _LATE_FIELDS = {"photos": "bench", "vae_channels": (32, 32, 32), "vae_layers_per_block": 1, "vae_latent_channels": 4,
-                "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None}
+                "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None, "vae_kind": "temporal"}
 
 
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:
     """The :class:`TrainConfig` of a preset (``"toy-cpu"`` or ``"paper"``) for ``stage``, with overrides.
 
-    At the toy preset the base stage uses 2000 VAE steps at lr 1e-3, then ``max_steps=2400`` UNet steps at lr
-    2e-4, and the controller 1800 steps at lr 3e-4 (higher than the paper's 1e-5: trained in minutes, from a toy
-    base) with the toy UNet itself training at ``unet_lr=1e-4`` (a departure: ``unet_lr=0`` freezes it as the paper
-    does); the controller stage draws its clips from :data:`TOY_CONTROLLER_KINDS`."""
+    At the toy preset the base stage uses 1500 steps of the plain toy autoencoder at lr 1e-3, then
+    ``max_steps=2400`` UNet steps at lr 2e-4, and the controller 1800 steps at lr 3e-4 (higher than the paper's
+    1e-5: trained in minutes, from a toy base) with the toy UNet itself training at ``unet_lr=1e-4`` (a departure:
+    ``unet_lr=0`` freezes it as the paper does); the controller stage draws its clips from
+    :data:`TOY_CONTROLLER_KINDS`."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     if preset == "paper" and stage in ("base", "vae", "unet"):

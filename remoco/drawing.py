@@ -277,14 +277,19 @@ def plot_flow_estimate(clip, flow_est, visibility_est, title: str, estimator: st
     return fig
 
 
-def plot_vae_sweep(sweep: dict, goal_db: float | None = 25.0, key: str = "all psnr", longer: dict | None = None):
+def plot_vae_sweep(sweep: dict, goal_db: float | None = 25.0, key: str = "all psnr", longer: dict | None = None,
+                   probe: dict | None = None):
     """PSNR of held-out reconstructions against training minutes, one line per variant of a VAE sweep
     (``results/vae_sweep.json``, ``benchmarks/vae_sweep.py``), with the goal as a dashed line. ``longer``: a second
     sweep of some of the same variants trained for more steps (``results/vae_sweep_long.json``), drawn dashed in its
-    variant's colour. Returns the matplotlib Figure."""
+    variant's colour. ``probe``: the architecture probe on 8 full frames a step (``results/vae_plain_probe.json``,
+    ``benchmarks/vae_arch_probe.py``), each run drawn with triangles (its ``"all"`` PSNR). Returns the matplotlib
+    Figure."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=90)
+    fig, ax = plt.subplots(figsize=(10.5, 4.2) if probe else (7.5, 3.6), dpi=90)
+    if probe:  # more lines than the default ten colours
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     colours = {}
     for name, v in sweep["variants"].items():
         c = v["curve"]
@@ -294,12 +299,19 @@ def plot_vae_sweep(sweep: dict, goal_db: float | None = 25.0, key: str = "all ps
         c = v["curve"]
         ax.plot([p["minutes"] for p in c], [p[key] for p in c], marker="s", ms=3, ls="--", color=colours.get(name),
                 label=f"{name}, {longer['steps']:,} steps")
+    for name, r in (probe or {}).get("runs", {}).items():
+        pts = r["points"]
+        ax.plot([p["minutes"] for p in pts], [p["all"] for p in pts], marker="^", ms=5,
+                lw=2.2 if r["kind"] == "plain" else 1.0, label=f"probe: {name}")
     if goal_db is not None:
         ax.axhline(goal_db, color="k", ls="--", lw=0.8, label=f"goal {goal_db:g} dB")
     ax.set_xlabel(f"training minutes (one thread, {sweep.get('runs at once', 1)} runs at once)")
     ax.set_ylabel("PSNR (dB), held-out clips")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    if probe:  # many lines: the legend beside the axes, not over the curves
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 

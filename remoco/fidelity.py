@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = ["FIDELITY_SEED", "psnr", "ssim", "held_out_clips", "reconstruct", "vae_fidelity", "vae_table",
-           "object_colour_shift", "first_frame_fidelity", "vae_study_figures"]
+           "object_colour_shift", "first_frame_fidelity", "vae_study_figures", "fidelity_rows"]
 
 #: Seed of the held-out synthetic clips (training draws clip seeds ``data_seed * 1_000_003 + i`` with data_seed 0
 #: and i < num_clips, far below it).
@@ -171,11 +171,13 @@ def first_frame_fidelity(pipelines: dict, num_clips: int = 8, seed: int = FIDELI
     return out
 
 
-def vae_study_figures(sweep: dict, longer: dict, arch_probe: dict) -> dict[str, str]:
+def vae_study_figures(sweep: dict, longer: dict, arch_probe: dict, plain_probe: dict | None = None) -> dict[str, str]:
     """The figures chapter 1 quotes from the stored VAE studies, formatted for the page: the sweep's last points
     (``results/vae_sweep.json``), the longer runs' (``results/vae_sweep_long.json``) and the decoder / latent
     probe's (``results/vae_arch_probe.json``: temporal vs frame-wise decoder at the temporal run's last step, and
-    the gain of 8 / 16 latent channels over 4 at the last step the larger latents reached)."""
+    the gain of 8 / 16 latent channels over 4 at the last step the larger latents reached) and, given
+    ``plain_probe`` (``results/vae_plain_probe.json``), each of its runs at the first step they all reached
+    (``plain_<kind>`` keys: plain, frame, frame_nonorm, tiny) and the plain autoencoder's last point."""
     last = {name: v["curve"][-1]["all psnr"] for name, v in sweep["variants"].items()}
     first4 = longer["variants"]["first toy VAE, 4 ch/group"]["curve"][-1]
     arch = {name: {p["step"]: p["all"] for p in r["points"]} for name, r in arch_probe["runs"].items()}
@@ -189,4 +191,37 @@ def vae_study_figures(sweep: dict, longer: dict, arch_probe: dict) -> dict[str, 
            "arch_frame": f"{arch['frame, 4 latent channels'][max(temporal)]:.1f}", "arch_lat_steps": f"{lat_step:,}"}
     for n in (8, 16):
         out[f"arch_lat{n}_gain"] = f"{arch[f'temporal, {n} latent channels'][lat_step] - temporal[lat_step]:+.1f}"
+    if plain_probe is not None:
+        runs = plain_probe["runs"]
+        step = min(max(p["step"] for p in r["points"]) for r in runs.values())
+        at = {name: next(p["all"] for p in r["points"] if p["step"] == step) for name, r in runs.items()}
+        plain = next(name for name, r in runs.items() if r["kind"] == "plain")
+        frame = next(name for name, r in runs.items() if r["kind"] == "frame" and len(r) == 4)  # no options set
+        nonorm = next(name for name, r in runs.items()
+                      if r["kind"] == "frame" and r.get("no_norm") and set(r) == {"kind", "clips", "frames",
+                                                                                   "no_norm", "points"})
+        tiny = next(name for name, r in runs.items() if r["kind"] == "tiny")
+        last = runs[plain]["points"][-1]
+        out.update(plain_step=f"{step:,}", plain_plain=f"{at[plain]:.1f}", plain_frame=f"{at[frame]:.1f}",
+                   plain_frame_nonorm=f"{at[nonorm]:.1f}", plain_tiny=f"{at[tiny]:.1f}",
+                   plain_last=f"{last['all']:.1f}", plain_last_steps=f"{last['step']:,}",
+                   plain_last_min=f"{last['minutes']:.0f}")
     return out
+
+
+def fidelity_rows(systems: dict, names=None) -> list[dict]:
+    """One row per toy of ``benchmarks/toy_fidelity.py``'s ``systems`` (``results/toy_fidelity.json``; ``names``:
+    which, in order): VAE PSNR / SSIM on the held-out clips, the generated first frame's PSNR to its input, the
+    object's colour shift first -> last frame (the real clips' beside it) and the base's object motion as a share of
+    the data's at motion bucket 127 (12 clips, seed 12345)."""
+    rows = []
+    for name in names or list(systems):
+        if name not in systems:
+            raise ValueError(f"names: {name!r} is not one of the measured systems {sorted(systems)}")
+        s = systems[name]
+        rows.append({"toy": name, "VAE PSNR (dB)": s["vae"]["all"]["psnr"], "VAE SSIM": s["vae"]["all"]["ssim"],
+                     "first frame PSNR (dB)": float(np.mean(s["first_frame_psnr"])),
+                     "colour shift, generated": float(np.nanmean(s["colour_shift"]["base"])),
+                     "colour shift, real clips": float(np.nanmean(s["colour_shift"]["data"])),
+                     "base motion (% of data's)": 100 * s["motion (12 clips, seed 12345)"]["127"]["ratio"]})
+    return rows

@@ -147,7 +147,7 @@ def svd_unet_config(num_frames: int = 14) -> dict:
 
 
 def toy_vae_config(block_out_channels=(32, 32, 32), layers_per_block: int = 1, latent_channels: int = 4,
-                   norm_channels_per_group: int | None = None) -> dict:
+                   norm_channels_per_group: int | None = None, kind: str = "temporal") -> dict:
     """Toy :class:`AutoencoderKLTemporalDecoder`: 3 levels -> spatial factor 2**2 = 4 (64 px -> 16 latents).
 
     The widths, layers per block and latent channels are the toy preset's ``vae_channels``,
@@ -156,10 +156,22 @@ def toy_vae_config(block_out_channels=(32, 32, 32), layers_per_block: int = 1, l
     training replaces it by the measured ``1 / std`` of the latents. ``norm_channels_per_group`` (set: the VAE is a
     :class:`remoco.toy_vae.ToyAutoencoderKLTemporalDecoder`) sizes its GroupNorm groups; ``None`` keeps diffusers'
     32 groups (one channel per group at 32 channels). The toy UNet's channels follow ``latent_channels``
-    (:func:`toy_unet_config`)."""
+    (:func:`toy_unet_config`).
+
+    ``kind="plain"`` configures a :class:`remoco.toy_vae.ToyAutoencoder` instead (the same widths, layers per
+    block and latent channels; it has no normalisation, so ``norm_channels_per_group`` must stay ``None``)."""
     block_out_channels = tuple(int(c) for c in block_out_channels)
     if len(block_out_channels) != 3:
         raise ValueError(f"block_out_channels must have 3 levels (spatial factor 4), got {block_out_channels!r}")
+    if kind not in ("temporal", "plain"):
+        raise ValueError(f"kind must be 'temporal' or 'plain', got {kind!r}")
+    if kind == "plain":
+        if norm_channels_per_group is not None:
+            raise ValueError("norm_channels_per_group must be None for kind='plain' (it has no normalisation), "
+                             f"got {norm_channels_per_group!r}")
+        return dict(in_channels=3, out_channels=3, block_out_channels=block_out_channels,
+                    layers_per_block=int(layers_per_block), latent_channels=int(latent_channels),
+                    sample_size=TOY_HEIGHT, scaling_factor=0.18215, force_upcast=True)
     return dict(
         in_channels=3,
         out_channels=3,
@@ -251,7 +263,8 @@ def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
         image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**toy_clip_vision_config()))
     finally:
         torch.random.set_rng_state(gen_state)
-    init_temporal_decoder_identity(vae)
+    if hasattr(vae.decoder, "time_conv_out"):
+        init_temporal_decoder_identity(vae)
     scheduler = EulerDiscreteScheduler(**svd_scheduler_config())
     # SVD's feature_extractor: OpenAI CLIP mean/std, 224 px.
     feature_extractor = CLIPImageProcessor(

@@ -184,11 +184,13 @@ FROZEN_BASE_RECIPE = {"unet_lr": 0.0, "max_steps": 1000, "lr": 1e-3}
 #: reproduce``) were trained, with the values they were trained with: the faster training path
 #: (:data:`remoco.config.FAST_PATH`, benchmarks/same_science.py shows it trains to the same place) replaced
 #: :data:`remoco.config.BASELINE_PATH`; training scenes draw from every packaged photograph but the held-out ones
-#: instead of the bench's seven; the toy VAE's GroupNorm holds 4 channels per group instead of one and trains 2,000
-#: steps instead of 1,000 (chapter 1). A ``remoco ship`` with today's preset was measured and not shipped: its
-#: controller steered less on chapter 5's held-out clips (``results/toy_fidelity.json``). The tests accept exactly
-#: these differences between a stored config and today's, and fail once a retrained checkpoint makes one stale.
-PENDING_RETRAIN = {**BASELINE_PATH, "photos": "bench", "vae_norm_channels": None, "vae_steps": 1000}
+#: instead of the bench's seven; the toy VAE is the plain autoencoder (:class:`remoco.toy_vae.ToyAutoencoder`,
+#: 32/64/64, two blocks a level, 8 full frames a step, L1 + MSE, 1,500 steps) instead of SVD's temporal-decoder VAE
+#: at 32/32/32 trained on 32-px crops (chapter 1 shows the sweep that chose it). The tests accept exactly these
+#: differences between a stored config and today's, and fail once a retrained checkpoint makes one stale.
+PENDING_RETRAIN = {**BASELINE_PATH, "photos": "bench", "vae_steps": 1000, "vae_batch_size": 2, "vae_crop": 32,
+                   "vae_frames": None, "vae_kind": "temporal", "vae_channels": [32, 32, 32], "vae_layers_per_block": 1,
+                   "vae_loss": "mse"}
 
 
 def ship_frozen_base_controller(out_root="runs/ship", dest=SHIPPED_DIR, preset: str = "toy-cpu", base=None,

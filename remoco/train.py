@@ -4,8 +4,9 @@ One entry point, :func:`train`, trains every model of the book, selected by a
 :class:`~remoco.config.TrainConfig`:
 
 * ``stage="base"`` — the toy image-to-video model ("toy SVD") from scratch on synthetic clips: first the
-  toy VAE (``AutoencoderKLTemporalDecoder``; pixel reconstruction + a small KL term), then the 3D-UNet with
-  SVD's EDM objective (Eq. 1-3, :mod:`remoco.objective`), conditioned on the first frame exactly as SVD.
+  toy VAE (``vae_kind``: the plain autoencoder :class:`remoco.toy_vae.ToyAutoencoder` at the toy preset, or SVD's
+  ``AutoencoderKLTemporalDecoder``; pixel reconstruction + a small KL term, zero for the plain one), then the
+  3D-UNet with SVD's EDM objective (Eq. 1-3, :mod:`remoco.objective`), conditioned on the first frame exactly as SVD.
   The CLIP tower stays frozen (as in SVD).
 * ``stage="controller"`` — ReMoCo on top of the frozen base: motion encoder + adaptive feature modulation
   (Eq. 8) + LoRA on every attention of the transformer blocks (Eq. 9); only those are trained (Sec. 3.3).
@@ -272,7 +273,8 @@ def toy_vae_config_of(cfg: TrainConfig) -> dict:
     """The toy VAE architecture a config asks for (:func:`remoco.models.toy_vae_config`)."""
     from .models import toy_vae_config
 
-    return toy_vae_config(cfg.vae_channels, cfg.vae_layers_per_block, cfg.vae_latent_channels, cfg.vae_norm_channels)
+    return toy_vae_config(cfg.vae_channels, cfg.vae_layers_per_block, cfg.vae_latent_channels, cfg.vae_norm_channels,
+                          kind=cfg.vae_kind)
 
 
 def vae_from_checkpoint(cfg: TrainConfig, checkpoint) -> nn.Module:

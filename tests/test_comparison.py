@@ -9,6 +9,7 @@ import torch
 
 from remoco import comparison as C
 from remoco import tracking
+from remoco import verdicts as V
 from remoco.bench import BenchExample
 
 torch.set_num_threads(1)
@@ -94,17 +95,17 @@ def test_claim_verdict_needs_every_set():
     rows = [dict(claim="C1", verdict="reproduced"), dict(claim="C1", verdict="inconclusive"),
             dict(claim="C2", verdict="reproduced"), dict(claim="C6", verdict="contradicted"),
             dict(claim="C6", verdict="reproduced")]
-    assert C.claim_verdict(rows, "C1") == "inconclusive"
-    assert C.claim_verdict(rows, "C2") == "reproduced"
-    assert C.claim_verdict(rows, "C6") == "mixed"
-    assert C.claim_verdict(rows[3:4], "C6") == "contradicted"
-    assert C.claim_verdict(rows, "C3") == "not measured"
+    assert V.claim_verdict(rows, "C1") == "inconclusive"
+    assert V.claim_verdict(rows, "C2") == "reproduced"
+    assert V.claim_verdict(rows, "C6") == "mixed"
+    assert V.claim_verdict(rows[3:4], "C6") == "contradicted"
+    assert V.claim_verdict(rows, "C3") == "not measured"
     by_set = [dict(claim="C1", bench_set="fine", verdict="contradicted"),
               dict(claim="C1", bench_set="object", verdict="reproduced"),
               dict(claim="C1", bench_set="object", verdict="reproduced")]
-    assert C.claim_verdict(by_set, "C1") == "mixed"
-    assert C.claim_verdict(by_set, "C1", "object") == "reproduced"
-    assert C.claim_verdict(by_set, "C1", "fine") == "contradicted"
+    assert V.claim_verdict(by_set, "C1") == "mixed"
+    assert V.claim_verdict(by_set, "C1", "object") == "reproduced"
+    assert V.claim_verdict(by_set, "C1", "fine") == "contradicted"
 
 
 def test_decisions_cover_the_questions_whose_systems_exist():
@@ -114,42 +115,42 @@ def test_decisions_cover_the_questions_whose_systems_exist():
         rows[name] = [{"set": s, "entry": f"{i:04d}", "kind": "camera" if i % 4 == 3 else "object",
                        **{k: level + 0.05 * rng.standard_normal() for k in C.SCORES}}
                       for s in ("fine", "object") for i in range(20)]
-    d = C.decisions({"rows": rows})
+    d = V.decisions({"rows": rows})
     claims = {r["claim"] for r in d}
     assert "C1" in claims and "control" in claims and "C1 (same regime)" not in claims and "C2" not in claims
     c1 = [r for r in d if r["claim"] == "C1"]
     assert len(c1) == 2 and all(r["verdict"] == "reproduced" and r["n"] == 20 for r in c1)
     # a seed of ReMoCo whose baseline seed is missing is not paired with another seed of the baseline
     rows["remoco_s1"] = [dict(r, **{"share of the way": r["share of the way"] - 0.4}) for r in rows["remoco"]]
-    d = C.decisions({"rows": rows})
+    d = V.decisions({"rows": rows})
     assert {(r["a"], r["b"]) for r in d if r["claim"] == "C1"} == {("remoco", "gaussian")}
     assert {(r["a"], r["b"], r["seed"]) for r in d if r["claim"] == "control"} == {("remoco", "base", 0),
                                                                                    ("remoco_s1", "base", 1)}
     # with the baseline's second seed present, the second seeds are paired with each other
     rows["gaussian_s1"] = [dict(r, **{"share of the way": r["share of the way"] - 0.4}) for r in rows["gaussian"]]
-    pairs = {(r["a"], r["b"]) for r in C.decisions({"rows": rows}) if r["claim"] == "C1"}
+    pairs = {(r["a"], r["b"]) for r in V.decisions({"rows": rows}) if r["claim"] == "C1"}
     assert pairs == {("remoco", "gaussian"), ("remoco_s1", "gaussian_s1")}
-    means = {r["system"]: r for r in C.system_means({"rows": rows}, "fine")}
+    means = {r["system"]: r for r in V.system_means({"rows": rows}, "fine")}
     assert means["remoco"]["share of the way"] == pytest.approx(0.6, abs=0.05)
     # C5: ReMoCo against the concatenation variant, seed by seed; claims= keeps only the questions asked for
     rows["concat"] = [dict(r, **{"share of the way": r["share of the way"] + 0.3}) for r in rows["remoco"]]
-    c5 = C.decisions({"rows": rows}, claims=("C5",))
+    c5 = V.decisions({"rows": rows}, claims=("C5",))
     assert {r["claim"] for r in c5} == {"C5 (concat)"} and {(r["a"], r["b"]) for r in c5} == {("remoco", "concat")}
     assert all(r["verdict"] == "contradicted" for r in c5)  # the variant is clearly ahead here
-    assert not any(r["claim"].startswith("C5") for r in C.decisions({"rows": rows}, claims=("C1", "control")))
+    assert not any(r["claim"].startswith("C5") for r in V.decisions({"rows": rows}, claims=("C1", "control")))
     with pytest.raises(ValueError, match="claims"):
-        C.decisions({"rows": rows}, claims="C5")
-    assert C.entries_for_effect({"rows": rows}, "remoco", "gaussian", effect=0.1) >= 2
+        V.decisions({"rows": rows}, claims="C5")
+    assert V.entries_for_effect({"rows": rows}, "remoco", "gaussian", effect=0.1) >= 2
 
 
 def test_seed_names_and_families():
     names = ["remoco", "remoco_s1", "remoco_s3", "gaussian_dense", "gaussian_dense_s1", "gaussian_s1"]
-    assert C.seed_systems(names, "remoco") == ["remoco", "remoco_s1"]  # stops at the missing seed 2
-    assert C.seed_systems(names, "gaussian") == []  # no seed 0: gaussian_dense is another system
-    assert C.seed_systems(names, "gaussian_dense") == ["gaussian_dense", "gaussian_dense_s1"]
-    assert C.seed_name("traj_only", 0) == "traj_only" and C.seed_name("traj_only", 2) == "traj_only_s2"
+    assert V.seed_systems(names, "remoco") == ["remoco", "remoco_s1"]  # stops at the missing seed 2
+    assert V.seed_systems(names, "gaussian") == []  # no seed 0: gaussian_dense is another system
+    assert V.seed_systems(names, "gaussian_dense") == ["gaussian_dense", "gaussian_dense_s1"]
+    assert V.seed_name("traj_only", 0) == "traj_only" and V.seed_name("traj_only", 2) == "traj_only_s2"
     with pytest.raises(ValueError, match="seed"):
-        C.seed_name("remoco", -1)
+        V.seed_name("remoco", -1)
     for name in C.SYSTEMS:  # every seed in SYSTEMS belongs to a system whose seed 0 is there too
         if "_s" in name and name.rsplit("_s", 1)[1].isdigit():
             assert name.rsplit("_s", 1)[0] in C.SYSTEMS
@@ -162,7 +163,7 @@ def _seeded_result(seed_effects, n=30, sd=0.05):
     rows = {}
     for seed, effect in enumerate(seed_effects):
         for name, level in (("remoco", 0.3 + effect), ("gaussian", 0.3)):
-            rows[C.seed_name(name, seed)] = [
+            rows[V.seed_name(name, seed)] = [
                 {"set": "object", "entry": f"{i:04d}", "kind": "object",
                  **{k: level + 0.01 * (i % 5) + sd * rng.standard_normal() for k in C.SCORES}} for i in range(n)]
     return {"rows": rows}
@@ -170,19 +171,19 @@ def _seeded_result(seed_effects, n=30, sd=0.05):
 
 def test_over_seeds_decides_from_the_spread_between_training_seeds():
     # three seeds that agree: the interval over seeds excludes zero
-    agree = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2, 0.22, 0.18]))) if r["claim"] == "C1"]
+    agree = [r for r in V.over_seeds(V.decisions(_seeded_result([0.2, 0.22, 0.18]))) if r["claim"] == "C1"]
     assert len(agree) == 1 and agree[0]["seeds"] == 3 and agree[0]["df"] == 2
     assert agree[0]["verdict"] == "reproduced" and agree[0]["low"] > 0
     assert agree[0]["diff"] == pytest.approx(np.mean(agree[0]["per_seed"]))
     # each seed alone is clear, but they disagree in size and sign: across training seeds it is inconclusive, and
     # the smallest detectable difference says how large an effect three such seeds could have shown
-    split = C.decisions(_seeded_result([0.3, -0.25, 0.2]))
+    split = V.decisions(_seeded_result([0.3, -0.25, 0.2]))
     assert {r["verdict"] for r in split if r["claim"] == "C1"} == {"reproduced", "contradicted"}
-    pooled = [r for r in C.over_seeds(split) if r["claim"] == "C1"][0]
+    pooled = [r for r in V.over_seeds(split) if r["claim"] == "C1"][0]
     assert pooled["verdict"] == "inconclusive" and pooled["detectable"] > abs(pooled["diff"])
-    assert C.claim_verdict(C.over_seeds(split), "C1") == "inconclusive"
+    assert V.claim_verdict(V.over_seeds(split), "C1") == "inconclusive"
     # one seed: the interval over entries is kept, and marked as one seed
-    one = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
+    one = [r for r in V.over_seeds(V.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
     assert one["seeds"] == 1 and one["df"] == 29 and one["verdict"] == "reproduced"
 
 
@@ -234,27 +235,27 @@ def test_c2_is_decided_on_the_camera_set_only():
                     **{k: level + 0.05 * rng.standard_normal() for k in C.SCORES}}
                    for s in ("object", "camera") for i in range(12)]
             for name, level in (("remoco", 0.2), ("traj_only", 0.6))}
-    d = C.decisions({"rows": rows, "settings": {"sets": ["object", "camera"]}})
+    d = V.decisions({"rows": rows, "settings": {"sets": ["object", "camera"]}})
     assert {(r["claim"], r["bench_set"]) for r in d} == {("C2", "camera"), ("C2 (outside)", "camera")}
     verdicts = {r["claim"]: r["verdict"] for r in d}
     # ReMoCo lower on both: behind on share of the way, ahead on motion outside the brush (lower is better)
     assert verdicts == {"C2": "contradicted", "C2 (outside)": "reproduced"}
-    table = C.verdict_rows(C.over_seeds(d), {"C2": "the mask separates object and camera motion"})
+    table = V.verdict_rows(V.over_seeds(d), {"C2": "the mask separates object and camera motion"})
     assert [r["claim"] for r in table] == ["C2", "C2 (outside)"]
     assert table[0]["the paper says"].startswith("the mask")
     assert table[1]["the paper says"].startswith("with the motion mask")
     assert (table[0]["camera set"], table[0]["fine set"], table[1]["camera set"]) == ("contradicted", "—", "reproduced")
-    assert [r["verdict"] for r in C.decision_rows(C.over_seeds(d))] == ["contradicted", "reproduced"]
-    assert C.claim_key("C1 (same regime)") == "C1_same_regime"
+    assert [r["verdict"] for r in V.decision_rows(V.over_seeds(d))] == ["contradicted", "reproduced"]
+    assert V.claim_key("C1 (same regime)") == "C1_same_regime"
 
 
 def test_seeds_for_effect_grows_with_the_spread_between_seeds():
-    tight = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2, 0.22, 0.18]))) if r["claim"] == "C1"][0]
-    wide = [r for r in C.over_seeds(C.decisions(_seeded_result([0.3, -0.25, 0.2]))) if r["claim"] == "C1"][0]
-    assert 2 <= C.seeds_for_effect(tight, 0.1) < C.seeds_for_effect(wide, 0.1)
-    one = [r for r in C.over_seeds(C.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
+    tight = [r for r in V.over_seeds(V.decisions(_seeded_result([0.2, 0.22, 0.18]))) if r["claim"] == "C1"][0]
+    wide = [r for r in V.over_seeds(V.decisions(_seeded_result([0.3, -0.25, 0.2]))) if r["claim"] == "C1"][0]
+    assert 2 <= V.seeds_for_effect(tight, 0.1) < V.seeds_for_effect(wide, 0.1)
+    one = [r for r in V.over_seeds(V.decisions(_seeded_result([0.2]))) if r["claim"] == "C1"][0]
     with pytest.raises(ValueError, match="one training seed"):
-        C.seeds_for_effect(one)
+        V.seeds_for_effect(one)
 
 
 def test_every_training_seed_of_a_system_is_driven_like_it():
@@ -281,7 +282,7 @@ def test_seed_run_targets_are_the_trained_systems_in_the_makefiles_naming():
         assert m, t
     # every C5 variant has the training seeds ReMoCo has, so that decisions() can pair them seed by seed
     for v in ("concat", "sum"):
-        assert C.seed_systems(C.SYSTEMS, v) == [v] + [f"{v}_s{i}" for i in range(1, 4)]
+        assert V.seed_systems(C.SYSTEMS, v) == [v] + [f"{v}_s{i}" for i in range(1, 4)]
     assert "remoco_s3" in C.SYSTEMS
 
 
@@ -299,16 +300,16 @@ def test_same_photos_drops_only_the_pairs_trained_on_different_photographs():
                  **{k: lvl + 0.05 * rng.standard_normal() for k in C.SCORES}} for i in range(12)]
             for n, lvl in (("remoco", 0.6), ("remoco_s1", 0.5), ("concat", 0.2), ("concat_s1", 0.1), ("base", 0.0),
                            ("gaussian", 0.3))}
-    every = {(r["claim"], r["seed"]) for r in C.decisions({"rows": rows})}
-    same = {(r["claim"], r["seed"]) for r in C.decisions({"rows": rows}, same_photos=True)}
+    every = {(r["claim"], r["seed"]) for r in V.decisions({"rows": rows})}
+    same = {(r["claim"], r["seed"]) for r in V.decisions({"rows": rows}, same_photos=True)}
     # C5's seed 0 pairs the shipped ReMoCo (bench) with a seed run (train): dropped; seed 1 and the base stay
     assert every - same == {("C5 (concat)", 0)}
     assert ("C5 (concat)", 1) in same and ("control", 0) in same and ("C1", 0) in same
-    a = C.over_seeds(C.decisions({"rows": rows}))
-    b = C.over_seeds(C.decisions({"rows": rows}, same_photos=True))
-    assert C.verdict_changes(a, a) == []
-    changed = C.verdict_changes(a, [dict(d, verdict="contradicted") if d["claim"] == "C1" else d for d in b])
+    a = V.over_seeds(V.decisions({"rows": rows}))
+    b = V.over_seeds(V.decisions({"rows": rows}, same_photos=True))
+    assert V.verdict_changes(a, a) == []
+    changed = V.verdict_changes(a, [dict(d, verdict="contradicted") if d["claim"] == "C1" else d for d in b])
     assert [(c["claim"], c["other_verdict"]) for c in changed] == [("C1", "contradicted")]
-    assert C.verdict_changes(a, [])[0]["other_verdict"] is None
-    assert C.verdict_changes_text([]) == "every verdict is the same"
-    assert C.verdict_changes_text(changed) == "C1 on the object set turns contradicted"
+    assert V.verdict_changes(a, [])[0]["other_verdict"] is None
+    assert V.verdict_changes_text([]) == "every verdict is the same"
+    assert V.verdict_changes_text(changed) == "C1 on the object set turns contradicted"

@@ -45,7 +45,7 @@ def test_yaml_roundtrip(tmp_path):
     ("flow_source", "raft"), ("clip_kinds", {"dragons": 1.0}), ("max_grad_norm", -1.0), ("max_steps", 2.5),
     ("adam_betas", (0.9, 1.5)), ("displacement_scale", 0.0), ("photos", "everything"),
     ("vae_channels", (32, 64)), ("vae_channels", (32, 60, 64)), ("vae_loss", "l2"), ("vae_frames", 9),
-    ("vae_layers_per_block", 0),
+    ("vae_layers_per_block", 0), ("vae_kind", "tiny"), ("vae_norm_channels", 4),  # the preset's VAE is plain
 ])
 def test_bad_values_raise_naming_field(field, value):
     d = T.preset_config("toy-cpu", "controller").to_dict()
@@ -96,7 +96,8 @@ def test_stage_fingerprint_ignores_later_stages():
 def test_fields_added_later_keep_older_fingerprints_until_set():
     c = T.preset_config("toy-cpu", "controller").replace(photos="bench", vae_channels=(32, 32, 32),
                                                         vae_loss="mse", vae_frames=None, vae_norm_channels=None,
-                                                        vae_crop=32, vae_batch_size=2)
+                                                        vae_crop=32, vae_batch_size=2, vae_kind="temporal",
+                                                        vae_layers_per_block=1)
     # the fingerprint of a config at the late fields' defaults is the hash without them (older runs resume)
     d = {k: v for k, v in c.to_dict().items() if k not in set(c._RUNTIME) | set(T._LATE_FIELDS)}
     import hashlib
@@ -104,7 +105,7 @@ def test_fields_added_later_keep_older_fingerprints_until_set():
 
     assert c.fingerprint() == hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     for change in ({"photos": "train"}, {"vae_channels": (32, 64, 64)}, {"vae_loss": "l1+mse"}, {"vae_frames": 4},
-                   {"vae_norm_channels": 4}):
+                   {"vae_norm_channels": 4}, {"vae_kind": "plain"}):
         assert c.replace(**change).fingerprint() != c.fingerprint(), change
     assert c.replace(vae_frames=4).fingerprint("controller") != c.fingerprint("controller")
     assert c.replace(vae_frames=4).fingerprint("unet") != c.fingerprint("unet")  # the UNet learns the VAE's latents

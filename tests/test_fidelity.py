@@ -73,3 +73,40 @@ def test_vae_study_figures_read_the_stored_studies():
     assert f["arch_steps"] == f"{max(t4):,}" and f["long_steps"] == "2,000"
     assert float(f["long_first4"]) == pytest.approx(
         studies[1]["variants"]["first toy VAE, 4 ch/group"]["curve"][-1]["all psnr"], abs=0.051)
+
+
+def test_vae_study_figures_read_the_plain_probe():
+    # each arm is read at the first step every arm reached, whatever order the runs are stored in
+    probe = {"runs": {
+        "tiny": {"kind": "tiny", "clips": 8, "frames": 1, "points": [{"step": 250, "minutes": 5.0, "all": 19.0}]},
+        "plain": {"kind": "plain", "clips": 8, "frames": 1,
+                  "points": [{"step": 250, "minutes": 3.0, "all": 22.0}, {"step": 500, "minutes": 6.2, "all": 24.04}]},
+        "frame": {"kind": "frame", "clips": 8, "frames": 1, "points": [{"step": 250, "minutes": 4.0, "all": 17.0}]},
+        "frame, no norm, no attention": {"kind": "frame", "clips": 8, "frames": 1, "no_norm": True,
+                                         "no_attention": True, "points": [{"step": 250, "minutes": 4, "all": 1.0}]},
+        "frame, no norm": {"kind": "frame", "clips": 8, "frames": 1, "no_norm": True,
+                           "points": [{"step": 250, "minutes": 4.0, "all": 19.5}]}}}
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    studies = [json.loads((root / f"{n}.json").read_text()) for n in ("vae_sweep", "vae_sweep_long", "vae_arch_probe")]
+    f = fidelity.vae_study_figures(*studies, plain_probe=probe)
+    assert (f["plain_step"], f["plain_plain"], f["plain_frame"], f["plain_frame_nonorm"], f["plain_tiny"]) == \
+        ("250", "22.0", "17.0", "19.5", "19.0")
+    assert (f["plain_last"], f["plain_last_steps"], f["plain_last_min"]) == ("24.0", "500", "6")
+
+
+def test_fidelity_rows_one_per_system_in_order():
+    def system(psnr, ff, shift, ratio):
+        return {"vae": {"all": {"psnr": psnr, "ssim": 0.5}}, "first_frame_psnr": ff,
+                "colour_shift": {"base": shift, "data": [1.0, float("nan"), 3.0]},
+                "motion (12 clips, seed 12345)": {"127": {"ratio": ratio}}}
+
+    systems = {"a": system(20.0, [18.0, 20.0], [10.0, 30.0], 0.25), "b": system(26.0, [24.0], [5.0], 0.5)}
+    rows = fidelity.fidelity_rows(systems, names=["b", "a"])
+    assert [r["toy"] for r in rows] == ["b", "a"]
+    assert rows[1]["first frame PSNR (dB)"] == 19.0 and rows[1]["colour shift, generated"] == 20.0
+    assert rows[0]["colour shift, real clips"] == 2.0 and rows[0]["base motion (% of data's)"] == 50.0
+    with pytest.raises(ValueError, match="names"):
+        fidelity.fidelity_rows(systems, names=["c"])

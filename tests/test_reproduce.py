@@ -280,8 +280,12 @@ def test_stored_results_were_run_with_todays_grid():
     for name, cfg in stored.items():
         assert name in experiments, name
         today = experiments[name].config("runs/reproduce", base="data/checkpoints/toy-base")
-        # the stored results were trained by today's grid, faster path included: the configs must be identical
-        assert today.fingerprint() == TrainConfig.from_dict(cfg).fingerprint(), name
+        # the stored results were trained by today's grid, faster path included: the configs must be identical --
+        # except the VAE stage's own settings (vae_*), which a controller trained on a given base folder never reads
+        # (the folder carries its trained VAE; the toy preset's VAE recipe has moved on since, chapter 1)
+        vae_only = {k: v for k, v in TrainConfig.from_dict(cfg).to_dict().items() if k.startswith("vae_")}
+        assert vae_only, name
+        assert today.replace(**vae_only).fingerprint() == TrainConfig.from_dict(cfg).fingerprint(), name
 
 
 def test_distribution_metrics_on_known_answers():

@@ -284,7 +284,7 @@ def test_vae_training_frames_windows_and_crops():
 
 def test_vae_loss_and_checkpoint_loading(tmp_path):
     x, y = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
-    cfg = tiny("vae", tmp_path / "v", vae_steps=2, vae_channels=(32, 32, 64), vae_batch_size=1)
+    cfg = tiny("vae", tmp_path / "v", vae_steps=2, vae_channels=(32, 32, 64), vae_batch_size=1, vae_loss="mse")
     assert float(T.vae_reconstruction_loss(cfg, y, x)) == pytest.approx(0.25)
     assert float(T.vae_reconstruction_loss(cfg.replace(vae_loss="l1+mse"), y, x)) == pytest.approx(0.75)
     res = T.train(cfg)
