@@ -40,17 +40,6 @@ from remoco.train import vae_training_frames
 CHANNELS = (32, 64, 64)
 
 
-def drop_norms(module: torch.nn.Module) -> int:
-    """Replace every GroupNorm of ``module`` by the identity, in place; how many were replaced."""
-    n = 0
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, torch.nn.GroupNorm):
-                setattr(parent, name, torch.nn.Identity())
-                n += 1
-    return n
-
-
 def build(kind: str, latent_channels: int, attention: bool = True, layers: int = 1):
     torch.manual_seed(0)
     if kind == "plain":
@@ -99,7 +88,7 @@ def main(argv=None) -> int:
                                out_dir="/tmp/vae_arch_probe")
     vae = build(a.kind, a.latent_channels, attention=not a.no_attention, layers=a.layers)
     if a.no_norm:
-        drop_norms(vae)
+        toy_vae.replace_norms(vae, lambda norm, name: torch.nn.Identity())
     ds = TrainClips(cfg, with_flow=False)
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
     gen = torch.Generator().manual_seed(0)

@@ -195,12 +195,12 @@ def vae_study_figures(sweep: dict, longer: dict, arch_probe: dict, plain_probe: 
         runs = plain_probe["runs"]
         step = min(max(p["step"] for p in r["points"]) for r in runs.values())
         at = {name: next(p["all"] for p in r["points"] if p["step"] == step) for name, r in runs.items()}
-        plain = next(name for name, r in runs.items() if r["kind"] == "plain")
-        frame = next(name for name, r in runs.items() if r["kind"] == "frame" and len(r) == 4)  # no options set
-        nonorm = next(name for name, r in runs.items()
-                      if r["kind"] == "frame" and r.get("no_norm") and set(r) == {"kind", "clips", "frames",
-                                                                                   "no_norm", "points"})
-        tiny = next(name for name, r in runs.items() if r["kind"] == "tiny")
+
+        def arm(kind: str, **options) -> str:  # the run of ``kind`` with exactly these probe options
+            return next(name for name, r in runs.items() if r["kind"] == kind and options ==
+                        {k: v for k, v in r.items() if k not in ("kind", "clips", "frames", "points")})
+
+        plain, frame, nonorm, tiny = arm("plain"), arm("frame"), arm("frame", no_norm=True), arm("tiny")
         last = runs[plain]["points"][-1]
         out.update(plain_step=f"{step:,}", plain_plain=f"{at[plain]:.1f}", plain_frame=f"{at[frame]:.1f}",
                    plain_frame_nonorm=f"{at[nonorm]:.1f}", plain_tiny=f"{at[tiny]:.1f}",

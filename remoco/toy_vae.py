@@ -22,7 +22,7 @@ posterior noise) with :class:`~diffusers.AutoencoderKL`'s interface, so the SVD 
 unchanged. ``benchmarks/vae_arch_probe.py`` trained it beside diffusers' VAEs on identical batches (8 full 64-px
 frames a step, L1 + MSE, one thread): 22.3 dB PSNR on the held-out clips after 250 steps, where diffusers' image
 ``AutoencoderKL`` of the same widths reached 17.1 dB (19.5 without its GroupNorm layers) and ``AutoencoderTiny``
-19.7 dB (``results/vae_arch_probe.json``). At paper scale SVD's own VAE is used; this class is toy scale only.
+19.7 dB (``results/vae_plain_probe.json``). At paper scale SVD's own VAE is used; this class is toy scale only.
 """
 
 from __future__ import annotations
@@ -41,8 +41,20 @@ from diffusers.models.autoencoders.vae import DecoderOutput, DiagonalGaussianDis
 from diffusers.models.modeling_outputs import AutoencoderKLOutput
 from torch import nn
 
-__all__ = ["ToyAutoencoderKLTemporalDecoder", "ToyAutoencoder", "toy_vae_class", "decode_frames", "set_norm_groups",
-           "load_vae"]
+__all__ = ["ToyAutoencoderKLTemporalDecoder", "ToyAutoencoder", "toy_vae_class", "decode_frames", "replace_norms",
+           "set_norm_groups", "load_vae"]
+
+
+def replace_norms(module: torch.nn.Module, make) -> int:
+    """Replace every :class:`torch.nn.GroupNorm` ``g`` of ``module`` (its attribute ``name`` on its parent) by
+    ``make(g, name)``, in place. Returns how many were replaced."""
+    n = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.GroupNorm):
+                setattr(parent, name, make(child, name))
+                n += 1
+    return n
 
 
 def set_norm_groups(module: torch.nn.Module, channels_per_group: int) -> int:
@@ -50,17 +62,15 @@ def set_norm_groups(module: torch.nn.Module, channels_per_group: int) -> int:
     groups (at least 1; same eps and affine, fresh weights), in place. Returns how many were replaced."""
     if isinstance(channels_per_group, bool) or not isinstance(channels_per_group, int) or channels_per_group < 1:
         raise ValueError(f"channels_per_group must be a positive int, got {channels_per_group!r}")
-    n = 0
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, torch.nn.GroupNorm):
-                groups = max(1, child.num_channels // channels_per_group)
-                if child.num_channels % groups:
-                    raise ValueError(f"channels_per_group={channels_per_group} does not divide the "
-                                     f"{child.num_channels} channels of {name}")
-                setattr(parent, name, torch.nn.GroupNorm(groups, child.num_channels, child.eps, child.affine))
-                n += 1
-    return n
+
+    def regroup(norm: torch.nn.GroupNorm, name: str) -> torch.nn.GroupNorm:
+        groups = max(1, norm.num_channels // channels_per_group)
+        if norm.num_channels % groups:
+            raise ValueError(f"channels_per_group={channels_per_group} does not divide the "
+                             f"{norm.num_channels} channels of {name}")
+        return torch.nn.GroupNorm(groups, norm.num_channels, norm.eps, norm.affine)
+
+    return replace_norms(module, regroup)
 
 
 class ToyAutoencoderKLTemporalDecoder(AutoencoderKLTemporalDecoder):
