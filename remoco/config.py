@@ -126,6 +126,7 @@ class TrainConfig:
     vae_frames: int | None = None      # consecutive frames of each clip per VAE step (None: all num_frames)
     vae_norm_channels: int | None = None  # channels per GroupNorm group of the toy VAE (None: diffusers' 32 groups)
     vae_kind: str = "temporal"         # toy VAE: temporal (SVD's temporal-decoder VAE) | plain (toy_vae.ToyAutoencoder)
+    vae_latent_noise: float = 0.0      # > 0: the decoder sees z + s * std(z) * N(0, I), s ~ U[0, this] per frame
     # ---- bookkeeping
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -239,6 +240,7 @@ class TrainConfig:
         pos_int("vae_latent_channels")
         if self.vae_loss not in ("mse", "l1+mse"):
             fail("vae_loss", "'mse' or 'l1+mse'")
+        num("vae_latent_noise", 0.0)
         if self.vae_kind not in ("temporal", "plain"):
             fail("vae_kind", "'temporal' or 'plain'")
         if self.vae_kind == "plain" and self.vae_norm_channels is not None:
@@ -395,7 +397,8 @@ _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "pres
 
 #: Fields added after the first runs, with the default that reproduces those runs (fingerprint leaves them out there).
 _LATE_FIELDS = {"photos": "bench", "vae_channels": (32, 32, 32), "vae_layers_per_block": 1, "vae_latent_channels": 4,
-                "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None, "vae_kind": "temporal"}
+                "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None, "vae_kind": "temporal",
+                "vae_latent_noise": 0.0}
 
 
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:

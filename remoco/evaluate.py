@@ -21,6 +21,7 @@ __all__ = [
     "following_table",
     "object_displacement",
     "generated_motion",
+    "motion_metric_check",
     "generated_videos_from_first_frames",
     "ABLATION_CONDITIONS",
     "condition_ablation",
@@ -65,10 +66,10 @@ def object_trajectory(clip) -> tuple[np.ndarray, torch.Tensor]:
 
 
 def _first_frames_and_videos(pipelines: dict, clips, seeds, conditions, num_inference_steps: int,
-                             motion_bucket_id: int, batch_size: int, precision: str) -> dict:
+                             motion_bucket_id: int, batch_size: int, precision: str, **call_kwargs) -> dict:
     """``{name: [video per clip]}``: each pipeline's videos from the clips' first frames, batched
     (:func:`remoco.sampling.sample_videos`); a ReMoCo pipeline gets ``conditions[i]``, a plain SVD pipeline the
-    image only."""
+    image only; ``call_kwargs`` (guidance, noise augmentation...) go to every pipeline call."""
     from .pipeline import ReMoCoPipeline
     from .sampling import sample_videos
 
@@ -76,19 +77,21 @@ def _first_frames_and_videos(pipelines: dict, clips, seeds, conditions, num_infe
     L = int(clips[0].video.shape[0])
     return {name: sample_videos(pipe, firsts, seeds, conditions if isinstance(pipe, ReMoCoPipeline) else None,
                                 batch_size=batch_size, precision=precision, num_frames=L,
-                                num_inference_steps=num_inference_steps, motion_bucket_id=motion_bucket_id)
+                                num_inference_steps=num_inference_steps, motion_bucket_id=motion_bucket_id,
+                                **call_kwargs)
             for name, pipe in pipelines.items()}
 
 
 def generated_videos_from_first_frames(pipelines: dict, clips, seeds, num_inference_steps: int = 15,
                                        motion_bucket_id: int = 127, batch_size: int = 8,
-                                       precision: str = "auto") -> dict:
+                                       precision: str = "auto", **call_kwargs) -> dict:
     """``{name: [video per clip]}``: each pipeline's own motion from the clips' first frames, with no motion
-    condition (an all-zero trajectory and mask for a ReMoCo pipeline, the image alone for SVD)."""
+    condition (an all-zero trajectory and mask for a ReMoCo pipeline, the image alone for SVD); ``call_kwargs``
+    (``min_guidance_scale``, ``max_guidance_scale``, ``noise_aug_strength``...) go to every pipeline call."""
     L, H, W = (int(n) for n in clips[0].video.shape[:3])
     empty = dict(region_trajectory=torch.zeros(L, H, W, 2), motion_mask=torch.zeros(L, H, W, 1, dtype=torch.bool))
     return _first_frames_and_videos(pipelines, clips, seeds, [empty] * len(clips), num_inference_steps,
-                                    motion_bucket_id, batch_size, precision)
+                                    motion_bucket_id, batch_size, precision, **call_kwargs)
 
 
 def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345, kind: str = "object",
@@ -163,26 +166,62 @@ def object_displacement(video, region) -> float:
 
 def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, num_inference_steps: int = 15,
                      num_frames: int = 8, size: int = 64, motion_bucket_id: int = 127, batch_size: int = 8,
-                     precision: str = "auto") -> dict:
+                     precision: str = "auto", **call_kwargs) -> dict:
     """Does the model render motion? For ``num_clips`` held-out object clips (seeds ``seed + i``), the
     moving object's displacement by the last frame (:func:`object_displacement`) in the real clip
     (``"data"``) and in each pipeline's video generated from the same first frame without any motion
     condition (SVD sampling, ``motion_bucket_id`` as given; generator seeds ``seed + 1000 + i``, batched as in
     :func:`trajectory_following`). The paper's Sec. 4.2 compares average flow magnitudes the same way (4.95 for
     MOFA-Video vs 8.95 for ReMoCo). Returns ``{name: [px per clip]}`` and ``"ratio"`` ``{name: mean(generated) /
-    mean(data)}``."""
+    mean(data)}``. ``call_kwargs`` (guidance, noise augmentation) go to every pipeline call: the sampling
+    levers of ``benchmarks/motion_sampling.py``."""
 
     from . import data
 
     clips = [data.make_clip(seed + i, num_frames, size, size, kind="object") for i in range(num_clips)]
     brushes = [object_trajectory(c)[1] for c in clips]
     videos = generated_videos_from_first_frames(pipelines, clips, [seed + 1000 + i for i in range(num_clips)],
-                                                num_inference_steps, motion_bucket_id, batch_size, precision)
+                                                num_inference_steps, motion_bucket_id, batch_size, precision,
+                                                **call_kwargs)
     out: dict = {"data": [object_displacement(c.video, b) for c, b in zip(clips, brushes)]}
     for name, vids in videos.items():
         out[name] = [object_displacement(v, b) for v, b in zip(vids, brushes)]
     real = float(np.mean(out["data"]))
     out["ratio"] = {name: float(np.mean(out[name])) / real for name in pipelines}
+    return out
+
+
+def motion_metric_check(num_clips: int = 24, seed: int = 12345, num_frames: int = 8, size: int = 64,
+                        noise_seed: int = 0) -> dict:
+    """Known answers for :func:`object_displacement` (the base-motion metric), on the held-out object clips of
+    :func:`generated_motion`: the real clip (``"real clip"``, the data's motion), its first frame frozen
+    (``"frozen frame"``: no motion, the floor) and two videos whose object does *not* move but changes colour:
+    the frozen frame with the object's pixels replaced by uniform colour noise in every later frame
+    (``"object flickers"``) and by smooth colour blobs whose contrast grows frame by frame (``"object
+    recolours"``, what a toy base renders when it dissolves a moving object). A metric of motion gives the last
+    two the frozen frame's 0; what it gives them instead is motion it would credit a still, recoloured object
+    with. Returns ``{name: [px per clip]}``."""
+    import cv2
+
+    from . import data
+
+    rng = np.random.default_rng(noise_seed)
+    out: dict = {"real clip": [], "frozen frame": [], "object flickers": [], "object recolours": []}
+    for i in range(num_clips):
+        clip = data.make_clip(seed + i, num_frames, size, size, kind="object")
+        video = clip.video.numpy()
+        brush = object_trajectory(clip)[1]
+        m = brush.numpy()
+        frozen = np.repeat(video[:1], num_frames, axis=0)
+        flicker, blobs = frozen.copy(), frozen.copy()
+        for t in range(1, num_frames):
+            flicker[t][m] = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)[m]
+            smooth = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3)).astype(np.float32), (0, 0), 3)
+            smooth = (smooth - smooth.mean()) * 6 * t / (num_frames - 1) + 128
+            blobs[t][m] = np.clip(smooth, 0, 255).astype(np.uint8)[m]
+        for name, v in (("real clip", video), ("frozen frame", frozen), ("object flickers", flicker),
+                        ("object recolours", blobs)):
+            out[name].append(object_displacement(v, brush))
     return out
 
 

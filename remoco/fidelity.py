@@ -11,7 +11,8 @@ recipe use to check it:
 * :func:`first_frame_fidelity` — PSNR of a generated video's first frame against its conditioning image, and
   the mean colour of the brushed object in the last generated frame against the first
   (:func:`object_colour_shift`); the real clips give that colour distance's floor;
-* :func:`vae_study_figures` — the figures chapter 1 quotes from the stored VAE sweep and probe.
+* :func:`vae_study_figures` — the figures chapter 1 quotes from the stored VAE sweep and probe;
+* :func:`sampling_lever_figures` — the figures chapter 5 quotes from the stored sampling levers of base motion.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 
 __all__ = ["FIDELITY_SEED", "psnr", "ssim", "held_out_clips", "reconstruct", "vae_fidelity", "vae_table",
-           "object_colour_shift", "first_frame_fidelity", "vae_study_figures", "fidelity_rows"]
+           "object_colour_shift", "first_frame_fidelity", "vae_study_figures", "fidelity_rows",
+           "sampling_lever_figures"]
 
 #: Seed of the held-out synthetic clips (training draws clip seeds ``data_seed * 1_000_003 + i`` with data_seed 0
 #: and i < num_clips, far below it).
@@ -225,3 +227,44 @@ def fidelity_rows(systems: dict, names=None) -> list[dict]:
                      "colour shift, real clips": float(np.nanmean(s["colour_shift"]["data"])),
                      "base motion (% of data's)": 100 * s["motion (12 clips, seed 12345)"]["127"]["ratio"]})
     return rows
+
+
+def sampling_lever_figures(levers: dict) -> dict[str, str]:
+    """The figures chapter 5 quotes from ``benchmarks/motion_sampling.py``'s stored result (``levers``: systems
+    ``shipped``, ``plain`` and ``plain, noise-robust decoder``, and ``noisy-latent VAE base`` where measured),
+    formatted for the page: motion in % of the real clips', colour shift in grey levels, first-frame PSNR in dB, the
+    paired gap of bucket 255 to the default arm in percentage points."""
+    arms = list(levers["arms"])
+    default, no_guidance = arms[0], next(a for a in arms if a.startswith("no guidance"))
+
+    def arm(system: str, name: str) -> dict:
+        return levers["systems"][system]["arms"][name]
+
+    def motion(system: str, name: str) -> float:
+        return 100 * arm(system, name)["ratio"]
+
+    def colour(system: str, name: str) -> str:
+        return f"{np.nanmean(arm(system, name)['colour shift']):.0f}"
+
+    b255, b35 = "bucket 255", next(a for a in arms if a.startswith("bucket 35"))
+    gap = arm("shipped", b255)["paired vs default"]["motion (share of data)"]
+    plain = [motion("plain", a) for a in levers["systems"]["plain"]["arms"]]
+    robust, noisy = "plain, noise-robust decoder", "noisy-latent VAE base"
+    out = {"ms_clips": str(levers["clips"]), "ms_data_bucket": f"{np.median(levers['data buckets']):.0f}",
+            "ms_data_colour": f"{np.nanmean(levers['data colour shift']):.0f}",
+            "ms_shipped_default": f"{motion('shipped', default):.0f}",
+            "ms_shipped_255": f"{motion('shipped', b255):.0f}", "ms_shipped_35": f"{motion('shipped', b35):.0f}",
+            "ms_shipped_255_gap": f"{100 * gap['mean']:+.0f} [{100 * gap['low']:+.0f}, {100 * gap['high']:+.0f}]",
+            "ms_plain_min": f"{min(plain):.0f}", "ms_plain_max": f"{max(plain):.0f}",
+            "ms_plain_colour": colour("plain", default), "ms_shipped_colour": colour("shipped", default),
+            "ms_plain_noguid_colour": colour("plain", no_guidance),
+            "ms_plain_default": f"{motion('plain', default):.0f}",
+            "ms_plain_noguid": f"{motion('plain', no_guidance):.0f}",
+            "ms_robust": f"{motion(robust, default):.0f}", "ms_robust_colour": colour(robust, default)}
+    if noisy in levers["systems"]:
+        frame1 = np.mean(arm(noisy, default)["first frame psnr"])
+        out |= {"ms_noisy": f"{motion(noisy, default):.0f}", "ms_noisy_colour": colour(noisy, default),
+                "ms_noisy_noguid": f"{motion(noisy, no_guidance):.0f}",
+                "ms_noisy_noguid_colour": colour(noisy, no_guidance), "ms_noisy_frame1": f"{frame1:.1f}",
+                "ms_plain_frame1": f"{np.mean(arm('plain', default)['first frame psnr']):.1f}"}
+    return out

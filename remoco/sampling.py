@@ -69,7 +69,10 @@ def sample_videos(pipeline, images, seeds, conditions=None, batch_size: int = 8,
     W, H = images[0].size
     kw = dict(height=H, width=W, output_type="np", **call_kwargs)
     unet = getattr(pipeline, "unet", None)
-    fast = autocast_module(unet, precision) if isinstance(unet, torch.nn.Module) else contextlib.nullcontext()
+    # without guidance (max scale <= 1) SVD's scheduler would keep the latents in the UNet's bf16 output dtype
+    no_cfg = float(call_kwargs.get("max_guidance_scale", 3.0)) <= 1
+    fast = (autocast_module(unet, precision, output_dtype=torch.float32 if no_cfg else None)
+            if isinstance(unet, torch.nn.Module) else contextlib.nullcontext())
     out = []
     with fast:
         for s in range(0, len(images), batch_size):

@@ -93,10 +93,15 @@ def stage_precision(requested: str, stage: str | None, device=None) -> str:
 
 
 @contextlib.contextmanager
-def autocast_module(module: torch.nn.Module, precision: str = "auto"):
+def autocast_module(module: torch.nn.Module, precision: str = "auto", output_dtype: torch.dtype | None = None):
     """``with autocast_module(pipe.unet, "auto"): pipe(...)`` — run ``module``'s forward under ``torch.autocast``
     with :func:`resolve_mixed_precision`'s choice for its device (nothing for fp32), and only that module: the
-    rest of a pipeline (image preprocessing, the scheduler, the VAE) stays fp32. Yields the precision used."""
+    rest of a pipeline (image preprocessing, the scheduler, the VAE) stays fp32. Yields the precision used.
+
+    ``output_dtype``: cast the forward's floating tensor outputs (a tensor, a tuple of them or a diffusers output's
+    ``sample``) to this dtype. SVD's pipeline needs it when it samples without classifier-free guidance: its
+    scheduler casts each step's latents to the UNet output's dtype, so bf16 outputs would leave the latents, and
+    then the fp32 VAE's input, in bf16 (with guidance, the guidance sum already returns fp32)."""
     p = next(module.parameters(), None)
     device = p.device if p is not None else torch.device("cpu")
     chosen = resolve_mixed_precision(precision, device)
@@ -106,7 +111,23 @@ def autocast_module(module: torch.nn.Module, precision: str = "auto"):
     dtype = torch.bfloat16 if chosen == "bf16" else torch.float16
     had_own = "forward" in vars(module)  # a forward set on the instance before us (e.g. by accelerate)
     original = module.forward
-    module.forward = torch.autocast(device.type, dtype=dtype)(original)
+    fast = torch.autocast(device.type, dtype=dtype)(original)
+    if output_dtype is None:
+        module.forward = fast
+    else:
+        def cast(x):
+            return x.to(output_dtype) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+
+        def forward(*args, **kwargs):
+            out = fast(*args, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(cast(x) for x in out)
+            if hasattr(out, "sample"):
+                out.sample = cast(out.sample)
+                return out
+            return cast(out)
+
+        module.forward = forward
     try:
         yield chosen
     finally:

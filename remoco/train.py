@@ -99,9 +99,11 @@ class VAEModule(nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x, num_frames, eps):
+    def forward(self, x, num_frames, eps, latent_noise=None):
         dist = self.vae.encode(x).latent_dist
         z = dist.mean + dist.std * eps
+        if latent_noise is not None:  # TrainConfig.vae_latent_noise: noise in units of the batch's latent std
+            z = z + latent_noise * z.detach().std()
         from .toy_vae import decode_frames
 
         rec = decode_frames(self.vae, z, num_frames)
@@ -337,7 +339,11 @@ def train_vae_stage(cfg: TrainConfig, root: Path) -> tuple[Path | None, dict]:
         x = x.flatten(0, 1)
         h, w = x.shape[-2] // 4, x.shape[-1] // 4
         eps = torch.randn(x.shape[0], vae.config.latent_channels, h, w, generator=gen).to(acc.device)
-        rec, kl = model(x, L, eps if cfg.vae_sample_posterior else torch.zeros_like(eps))
+        noise = None
+        if cfg.vae_latent_noise > 0:  # drawn only then, so runs without it keep their random stream
+            s = cfg.vae_latent_noise * torch.rand(x.shape[0], 1, 1, 1, generator=gen)
+            noise = (s * torch.randn(eps.shape, generator=gen)).to(acc.device)
+        rec, kl = model(x, L, eps if cfg.vae_sample_posterior else torch.zeros_like(eps), noise)
         return vae_reconstruction_loss(cfg, rec.float(), x) + cfg.vae_kl_weight * kl.mean() / x[0].numel()
 
     params = [p for p in vae.parameters() if p.requires_grad]

@@ -46,6 +46,7 @@ def test_yaml_roundtrip(tmp_path):
     ("adam_betas", (0.9, 1.5)), ("displacement_scale", 0.0), ("photos", "everything"),
     ("vae_channels", (32, 64)), ("vae_channels", (32, 60, 64)), ("vae_loss", "l2"), ("vae_frames", 9),
     ("vae_layers_per_block", 0), ("vae_kind", "tiny"), ("vae_norm_channels", 4),  # the preset's VAE is plain
+    ("vae_latent_noise", -0.1),
 ])
 def test_bad_values_raise_naming_field(field, value):
     d = T.preset_config("toy-cpu", "controller").to_dict()
@@ -105,7 +106,7 @@ def test_fields_added_later_keep_older_fingerprints_until_set():
 
     assert c.fingerprint() == hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     for change in ({"photos": "train"}, {"vae_channels": (32, 64, 64)}, {"vae_loss": "l1+mse"}, {"vae_frames": 4},
-                   {"vae_norm_channels": 4}, {"vae_kind": "plain"}):
+                   {"vae_norm_channels": 4}, {"vae_kind": "plain"}, {"vae_latent_noise": 0.5}):
         assert c.replace(**change).fingerprint() != c.fingerprint(), change
     assert c.replace(vae_frames=4).fingerprint("controller") != c.fingerprint("controller")
     assert c.replace(vae_frames=4).fingerprint("unet") != c.fingerprint("unet")  # the UNet learns the VAE's latents

@@ -154,3 +154,15 @@ def test_following_table_ratio_closer_and_errors():
         T.following_table(d, "nope")
     with pytest.raises(ValueError, match="clips"):
         T.following_table({"base": [1.0, 2.0], "ctrl": [1.0]}, "base")
+
+
+def test_motion_metric_check_known_answers():
+    res = T.motion_metric_check(num_clips=3)
+    assert set(res) == {"real clip", "frozen frame", "object flickers", "object recolours"}
+    assert all(len(v) == 3 for v in res.values())
+    assert max(res["frozen frame"]) < 0.05  # a still video: no motion
+    real = float(np.mean(res["real clip"]))
+    assert real > 3.0
+    # the still, recoloured objects: what the metric credits them with, below the real motion
+    for name in ("object flickers", "object recolours"):
+        assert 0.0 <= float(np.mean(res[name])) < real

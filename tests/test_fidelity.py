@@ -110,3 +110,33 @@ def test_fidelity_rows_one_per_system_in_order():
     assert rows[0]["colour shift, real clips"] == 2.0 and rows[0]["base motion (% of data's)"] == 50.0
     with pytest.raises(ValueError, match="names"):
         fidelity.fidelity_rows(systems, names=["c"])
+
+
+def test_sampling_lever_figures_reads_each_arm():
+    from remoco import fidelity
+
+    def arm(ratio, colours, gap=(0.0, 0.0, 0.0)):
+        return {"ratio": ratio, "colour shift": colours,
+                "paired vs default": {"motion (share of data)": dict(zip(("mean", "low", "high"), gap))}}
+
+    names = ["default", "bucket 35 (object clips' median)", "bucket 255", "no guidance (1 → 1)"]
+    levers = {"clips": 3, "arms": {n: {} for n in names}, "data buckets": [10, 30, 50],
+              "data colour shift": [4.0, float("nan"), 6.0],
+              "systems": {"shipped": {"arms": {"default": arm(0.4, [20.0]), names[1]: arm(0.2, [19.0]),
+                                               "bucket 255": arm(0.5, [24.0], (0.1, 0.02, 0.18)),
+                                               names[3]: arm(0.37, [25.0])}},
+                          "plain": {"arms": {"default": arm(0.3, [40.0, float("nan")]), names[1]: arm(0.19, [36.0]),
+                                             "bucket 255": arm(0.29, [39.0]), names[3]: arm(0.32, [35.0])}},
+                          "plain, noise-robust decoder": {"arms": {"default": arm(0.48, [39.0])}}}}
+    assert "ms_noisy" not in fidelity.sampling_lever_figures(levers)  # a system not measured: no figures
+    levers["systems"]["plain"]["arms"]["default"]["first frame psnr"] = [23.0, 25.0]
+    levers["systems"]["noisy-latent VAE base"] = {"arms": {"default": arm(0.13, [28.0]) | {"first frame psnr": [18.1]},
+                                                           names[3]: arm(0.14, [10.0])}}
+    f = fidelity.sampling_lever_figures(levers)
+    assert (f["ms_noisy"], f["ms_noisy_noguid_colour"], f["ms_noisy_frame1"], f["ms_plain_frame1"]) == \
+        ("13", "10", "18.1", "24.0")
+    assert f["ms_data_bucket"] == "30" and f["ms_data_colour"] == "5"  # NaN colour shifts are left out
+    assert (f["ms_shipped_default"], f["ms_shipped_255"], f["ms_shipped_35"]) == ("40", "50", "20")
+    assert f["ms_shipped_255_gap"] == "+10 [+2, +18]"
+    assert (f["ms_plain_min"], f["ms_plain_max"], f["ms_plain_colour"]) == ("19", "32", "40")
+    assert (f["ms_plain_noguid"], f["ms_plain_noguid_colour"], f["ms_robust"]) == ("32", "35", "48")

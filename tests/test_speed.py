@@ -1,5 +1,6 @@
 """remoco.speed and remoco.sampling: precision chosen by the processor, batched sampling equal to one-by-one."""
 
+import types
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,44 @@ def test_autocast_module_wraps_only_that_module_and_restores_it():
     assert "forward" not in vars(lin) and lin(x).dtype == torch.float32
     with speed.autocast_module(lin, "no") as chosen:
         assert chosen == "no" and lin(x).dtype == torch.float32
+
+
+def test_autocast_module_output_dtype_casts_every_output_form():
+    class Forms(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x, form):
+            y = self.lin(x)
+            if form == "tuple":
+                return (y, torch.arange(3))
+            if form == "output":
+                return types.SimpleNamespace(sample=y)
+            return y
+
+    m, x = Forms(), torch.randn(2, 4)
+    with speed.autocast_module(m, "bf16"):
+        assert m(x, "tensor").dtype == torch.bfloat16  # without output_dtype: autocast's own dtype
+    with speed.autocast_module(m, "bf16", output_dtype=torch.float32):
+        assert m(x, "tensor").dtype == torch.float32
+        y, idx = m(x, "tuple")
+        assert y.dtype == torch.float32 and idx.dtype == torch.int64  # integer outputs untouched
+        assert m(x, "output").sample.dtype == torch.float32
+    assert "forward" not in vars(m)
+
+
+@pytest.mark.skipif(speed.resolve_mixed_precision("auto", "cpu") != "bf16", reason="needs native bf16")
+def test_sampling_without_guidance_at_bf16_decodes(toy_pipes):
+    """SVD's scheduler casts the latents to the UNet output's dtype: without guidance, a bf16 UNet would hand
+    bf16 latents to the fp32 VAE (a dtype error before sample_videos cast the UNet's outputs back)."""
+    from remoco import sampling
+
+    base, _ = toy_pipes
+    clips, _ = _clips(1)
+    v = sampling.sample_videos(base, [clips[0].video[0].numpy()], [1], None, precision="auto", num_frames=4,
+                               num_inference_steps=2, max_guidance_scale=1.0)[0]
+    assert v.shape == (4, 32, 32, 3) and v.dtype == np.uint8
 
 
 def test_config_accepts_auto_and_the_fast_path_is_the_toy_preset():

@@ -191,3 +191,36 @@ def test_plain_kind_rejects_a_norm_size():
         models.toy_vae_config(norm_channels_per_group=4, kind="plain")
     with pytest.raises(ValueError, match="kind"):
         models.toy_vae_config(kind="tiny")
+
+
+def test_noise_robust_decoder_trains_only_the_decoder_and_tolerates_noise():
+    import copy
+
+    from remoco.toy_vae import ToyAutoencoder, decode_frames, noise_robust_decoder
+
+    torch.manual_seed(0)
+    vae = ToyAutoencoder(block_out_channels=(32, 32, 32), layers_per_block=1)
+    vae.register_to_config(scaling_factor=1.0)
+    x = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8) * 2 - 1, size=32, mode="bilinear")
+    noise_robust_decoder(vae, lambda step: x, 80, latent_noise=0.0, lr=1e-3, progress=False)  # a fitted autoencoder
+    clean, robust = vae, copy.deepcopy(vae)
+    enc = {n: p.detach().clone() for n, p in robust.named_parameters() if not n.startswith("decoder")}
+    dec = {n: p.detach().clone() for n, p in robust.named_parameters() if n.startswith("decoder")}
+    noise = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+
+    def noisy_error(v):
+        with torch.no_grad():
+            z = v.encode(x).latent_dist.mode()
+            return float(torch.nn.functional.mse_loss(decode_frames(v, z + 0.5 * noise, 1), x))
+
+    # the same further steps, with and without latent noise: only the noise-trained decoder learns to tolerate it
+    noise_robust_decoder(clean, lambda step: x, 60, latent_noise=0.0, lr=1e-3, progress=False)
+    losses = noise_robust_decoder(robust, lambda step: x, 60, latent_noise=1.0, lr=1e-3, progress=False)
+    assert len(losses) == 60 and noisy_error(robust) < 0.8 * noisy_error(clean)
+    assert all(torch.equal(p, enc[n]) for n, p in robust.named_parameters() if n in enc)  # the latents stay
+    assert any(not torch.equal(p, dec[n]) for n, p in robust.named_parameters() if n in dec)
+    assert all(p.requires_grad for p in robust.parameters())  # the encoder is handed back trainable
+    with pytest.raises(ValueError, match="steps"):
+        noise_robust_decoder(vae, lambda step: x, 0, latent_noise=0.5)
+    with pytest.raises(ValueError, match="latent_noise"):
+        noise_robust_decoder(vae, lambda step: x, 2, latent_noise=-1.0)

@@ -282,6 +282,39 @@ def test_vae_training_frames_windows_and_crops():
     assert torch.equal(full, x)
 
 
+class VAEModuleProbe(torch.nn.Module):
+    """A stand-in VAE for :class:`remoco.train.VAEModule`: latents 2x, decoded by the identity."""
+
+    class _Dist:
+        def __init__(self, z):
+            self.mean, self.std = z, torch.zeros_like(z)
+
+        def kl(self):
+            return torch.zeros(self.mean.shape[0])
+
+    def encode(self, x):
+        return type("Out", (), {"latent_dist": self._Dist(2 * x)})()
+
+    def decode(self, z, num_frames=None):
+        return type("Out", (), {"sample": z})()
+
+
+def test_vae_latent_noise_reaches_the_decoder_only_when_set(tmp_path):
+    vae = VAEModuleProbe()
+    x, eps, noise = torch.arange(8.0).reshape(2, 1, 2, 2), torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5)
+    clean, _ = T.VAEModule(vae)(x, 1, eps)
+    noisy, _ = T.VAEModule(vae)(x, 1, eps, noise)
+    assert torch.allclose(noisy - clean, 0.5 * (2 * x).std())  # in units of the batch's latent std
+    # the stage trains differently with the noise, identically without it
+    runs_ = {}
+    for name, value in (("a", 0.0), ("b", 0.0), ("c", 0.5)):
+        cfg = tiny("vae", tmp_path / name, vae_steps=2, vae_batch_size=1, vae_latent_noise=value)
+        res = T.train(cfg)
+        runs_[name] = load_file(str(res.final_path / "diffusion_pytorch_model.safetensors"))
+    same = all(torch.equal(v, runs_["b"][k]) for k, v in runs_["a"].items())
+    assert same and not all(torch.equal(v, runs_["c"][k]) for k, v in runs_["a"].items())
+
+
 def test_vae_loss_and_checkpoint_loading(tmp_path):
     x, y = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
     cfg = tiny("vae", tmp_path / "v", vae_steps=2, vae_channels=(32, 32, 64), vae_batch_size=1, vae_loss="mse")
