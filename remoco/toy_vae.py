@@ -201,8 +201,10 @@ def noise_robust_decoder(vae, frames, steps: int, latent_noise: float, lr: float
     decode latents with Gaussian noise added: each step decodes ``z + s * eps / scaling_factor`` with ``s ~
     U[0, latent_noise]`` per frame (``latent_noise`` in units of the scaled latents, whose std is 1) and ``eps ~
     N(0, I)``, against the clean frames, with the L1 + MSE loss of the toy VAE. A plain autoencoder's decoder is
-    sharp on the latents it was trained on but answers small latent errors with saturated colour noise (what a
-    generated moving object becomes: chapter 1); a VAE's posterior noise is what makes SVD's decoder tolerate them.
+    sharp on the latents it was trained on but answers small latent errors with saturated colour noise; this tests
+    whether that is why a generated moving object breaks into colour patches. Measured on the plain-autoencoder
+    base (``benchmarks/decoder_noise.py``, ``results/decoder_noise.json``, chapter 5): it tolerates noisy latents
+    better, but the generated objects recolour as before, so the patches come from the UNet's latents.
 
     ``frames``: a callable ``step -> (B, 3, H, W)`` batch in [-1, 1]. Trains in place (AdamW at ``lr``, cosine to
     10 %); returns the loss per step."""
