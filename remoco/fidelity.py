@@ -24,7 +24,7 @@ import torch
 
 __all__ = ["FIDELITY_SEED", "psnr", "ssim", "held_out_clips", "reconstruct", "vae_fidelity", "vae_table",
            "object_colour_shift", "first_frame_fidelity", "vae_study_figures", "fidelity_rows",
-           "sampling_lever_figures"]
+           "sampling_lever_figures", "CEILING", "base_motion_rows"]
 
 #: Seed of the held-out synthetic clips (training draws clip seeds ``data_seed * 1_000_003 + i`` with data_seed 0
 #: and i < num_clips, far below it).
@@ -231,9 +231,11 @@ def fidelity_rows(systems: dict, names=None) -> list[dict]:
 
 def sampling_lever_figures(levers: dict) -> dict[str, str]:
     """The figures chapter 5 quotes from ``benchmarks/motion_sampling.py``'s stored result (``levers``: systems
-    ``shipped``, ``plain`` and ``plain, noise-robust decoder``, and ``noisy-latent VAE base`` where measured),
-    formatted for the page: motion in % of the real clips', colour shift in grey levels, first-frame PSNR in dB, the
-    paired gap of bucket 255 to the default arm in percentage points."""
+    ``shipped``, ``plain`` and ``plain, noise-robust decoder``, and ``noisy-latent VAE base`` and
+    ``noisy-latent VAE base (0.15)`` where measured), formatted for the page: motion in % of the real clips' (by
+    flow, and by appearance where measured: ``ms_look_*``, with the share of objects found, ``ms_found_*``),
+    colour shift in grey levels, first-frame PSNR in dB, the paired gap of bucket 255 to the default arm in
+    percentage points."""
     arms = list(levers["arms"])
     default, no_guidance = arms[0], next(a for a in arms if a.startswith("no guidance"))
 
@@ -261,10 +263,60 @@ def sampling_lever_figures(levers: dict) -> dict[str, str]:
             "ms_plain_default": f"{motion('plain', default):.0f}",
             "ms_plain_noguid": f"{motion('plain', no_guidance):.0f}",
             "ms_robust": f"{motion(robust, default):.0f}", "ms_robust_colour": colour(robust, default)}
-    if noisy in levers["systems"]:
-        frame1 = np.mean(arm(noisy, default)["first frame psnr"])
-        out |= {"ms_noisy": f"{motion(noisy, default):.0f}", "ms_noisy_colour": colour(noisy, default),
-                "ms_noisy_noguid": f"{motion(noisy, no_guidance):.0f}",
-                "ms_noisy_noguid_colour": colour(noisy, no_guidance), "ms_noisy_frame1": f"{frame1:.1f}",
+    for system, slug in ((noisy, "noisy"), (f"{noisy} (0.15)", "noisy15")):
+        if system not in levers["systems"]:
+            continue
+        frame1 = np.mean(arm(system, default)["first frame psnr"])
+        out |= {f"ms_{slug}": f"{motion(system, default):.0f}", f"ms_{slug}_colour": colour(system, default),
+                f"ms_{slug}_noguid": f"{motion(system, no_guidance):.0f}",
+                f"ms_{slug}_noguid_colour": colour(system, no_guidance), f"ms_{slug}_frame1": f"{frame1:.1f}",
                 "ms_plain_frame1": f"{np.mean(arm('plain', default)['first frame psnr']):.1f}"}
+    if "data appearance px" in levers:  # motion by appearance (evaluate.object_appearance_motion)
+        real = np.mean(levers["data appearance px"])
+        looks = {(system, name): 100 * np.mean(r["appearance px"]) / real
+                 for system, res in levers["systems"].items() for name, r in res["arms"].items()
+                 if "appearance px" in r}
+        out["ms_data_found"] = f"{100 * np.mean(levers['data appearance found']):.0f}"
+        out["ms_look_max"] = f"{max(looks.values()):.0f}"
+        for system, slug in (("shipped", "shipped"), ("plain", "plain"), (robust, "robust"), (noisy, "noisy"),
+                             (f"{noisy} (0.15)", "noisy15")):
+            if (system, default) in looks:
+                out[f"ms_look_{slug}"] = f"{looks[system, default]:.0f}"
+                out[f"ms_found_{slug}"] = f"{100 * np.mean(arm(system, default)['appearance found']):.0f}"
+            ceiling = levers["systems"].get(system, {}).get("through its autoencoder")
+            if ceiling is not None:
+                out[f"ms_ceil_{slug}"] = f"{100 * np.mean(ceiling['appearance px']) / real:.0f}"
+                out[f"ms_ceil_found_{slug}"] = f"{100 * np.mean(ceiling['appearance found']):.0f}"
     return out
+
+
+#: The "sampling" of :func:`base_motion_rows`' ceiling rows: no sampling, the real clips through the base's autoencoder.
+CEILING = "ceiling: the real clips through its autoencoder"
+
+
+def base_motion_rows(levers: dict, labels: dict[str, str]) -> list[dict]:
+    """Chapter 5's table of what each base renders, from ``benchmarks/motion_sampling.py``'s stored result: for
+    the real clips and then each system of ``labels`` (``{system key: row label}``) in each arm measured by
+    appearance, and its ceiling (:data:`CEILING`, where measured; the "frame 1" column is then the
+    reconstruction's), the motion as a share of the real clips' by flow and by appearance, the share of clips whose
+    object is found by appearance, the object's colour shift (grey levels) and the first frame's PSNR to the
+    conditioning image (dB; None for the real clips)."""
+    flow, look = "motion by flow (%)", "motion by appearance (%)"
+    found, colour, frame1 = "object found (%)", "colour shift", "frame 1 (dB)"
+    real_flow, real_look = np.mean(levers["data px"]), np.mean(levers["data appearance px"])
+    rows = [{"base": "real clips", "sampling": "", flow: 100.0, look: 100.0,
+             found: 100 * np.mean(levers["data appearance found"]),
+             colour: float(np.nanmean(levers["data colour shift"])), frame1: None}]
+    for key, label in labels.items():
+        res = levers["systems"][key]
+        measured = [(arm, r) for arm, r in res["arms"].items() if "appearance px" in r]
+        if "through its autoencoder" in res:
+            measured.append((CEILING, res["through its autoencoder"]))
+        for arm, r in measured:
+            rows.append({"base": label, "sampling": arm, flow: 100 * np.mean(r["base px"]) / real_flow,
+                         look: 100 * np.mean(r["appearance px"]) / real_look,
+                         found: 100 * np.mean(r["appearance found"]),
+                         colour: float(np.nanmean(r["colour shift"])),
+                         frame1: float(np.mean(r["first frame psnr"]))})
+    return rows
+

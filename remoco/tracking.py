@@ -21,7 +21,11 @@ pixels around the start point and take the median of their motions:
 
 A tracker is used only after it passes :func:`validate_motion_distance` on videos whose answer is known
 (:func:`known_path_video`: the brushed region moved along the drawn path at full, half, zero or reversed speed,
-optionally blurring or changing colour as generated objects do)."""
+optionally blurring or changing colour as generated objects do).
+
+:func:`appearance_match` answers a different question, whether a model moved an object at all: it finds the frame-1
+object again in a later frame by its look (rotated and scaled templates, masked NCC), so an object that stays put
+and only changes colour is not credited with motion (:func:`remoco.evaluate.object_appearance_motion`)."""
 
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ __all__ = [
     "video_frames",
     "track_points",
     "ncc_track",
+    "AppearanceMatch",
+    "appearance_match",
     "track_start_point",
     "MotionDistance",
     "target_positions",
@@ -146,6 +152,110 @@ def ncc_track(video, start, patch: int = 11) -> np.ndarray:
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)
         out.append(np.asarray(_subpixel(score, int(i), int(j))) + frac)
     return np.stack(out)
+
+
+@dataclass(frozen=True)
+class AppearanceMatch:
+    """Where :func:`appearance_match` found the frame-1 object: its ``shift`` (dx, dy) in px, the rotation
+    ``angle`` (rad) and ``scale`` of the best template, its ``score`` (masked zero-mean NCC, -1..1) and the
+    ``distractor`` score: the best match of the same templates in frame 1 itself, away from the object (shifts of
+    at least the object's radius), i.e. how well the rest of the scene already imitates the object."""
+
+    shift: tuple[float, float]
+    angle: float
+    scale: float
+    score: float
+    distractor: float
+
+    @property
+    def distance(self) -> float:
+        return float(np.hypot(*self.shift))
+
+    def found(self, min_score: float, margin: float) -> bool:
+        """The object is recognised: the match scores at least ``min_score`` and beats every distractor by more
+        than ``margin`` (a look-alike in an unchanged background scores the same in both frames, up to rounding)."""
+        return self.score >= min_score and self.score > self.distractor + margin  # False where distractor is NaN
+
+
+def _templates(first: np.ndarray, m: np.ndarray, angles, scales):
+    """The object's frame-1 pixels rotated about their centroid and scaled: (angle, scale, template, mask,
+    top-left (x0, y0)) for every pair that keeps at least 10 pixels inside the frame."""
+    import cv2
+
+    H, W = m.shape
+    ys, xs = np.nonzero(m)
+    centre = (float(xs.mean()), float(ys.mean()))
+    for angle in angles:
+        for scale in scales:
+            warp = cv2.getRotationMatrix2D(centre, float(np.degrees(angle)), float(scale))
+            image = cv2.warpAffine(first, warp, (W, H), flags=cv2.INTER_LINEAR)
+            inside = cv2.warpAffine(m.astype(np.float32), warp, (W, H), flags=cv2.INTER_LINEAR) > 0.99
+            inside &= cv2.warpAffine(np.ones((H, W), np.float32), warp, (W, H), flags=cv2.INTER_LINEAR) > 0.99
+            if int(inside.sum()) < 10:
+                continue
+            yy, xx = np.nonzero(inside)
+            y0, y1, x0, x1 = int(yy.min()), int(yy.max()) + 1, int(xx.min()), int(xx.max()) + 1
+            mask = np.repeat(inside[y0:y1, x0:x1, None].astype(np.float32), 3, axis=2)
+            yield float(angle), float(scale), image[y0:y1, x0:x1], mask, (x0, y0)
+
+
+def _best_shift(target: np.ndarray, templates, max_shift: float, min_shift: float = 0.0):
+    """Best (score, (dx, dy), angle, scale) of ``templates`` in ``target`` (a frame, black outside it) over shifts
+    with ``min_shift <= |shift| <= max_shift``; each template is matched only in the window those shifts reach."""
+    import cv2
+
+    reach = int(np.ceil(max_shift))
+    target = cv2.copyMakeBorder(target.astype(np.float32), reach, reach, reach, reach, cv2.BORDER_CONSTANT,
+                                value=(0, 0, 0))
+    d = np.arange(-reach, reach + 1)
+    r = np.hypot(d[None, :], d[:, None])  # |shift| at each (dy, dx) of a result map
+    outside = (r > max_shift) | (r < min_shift)
+    best = (-1.0, (0.0, 0.0), 0.0, 1.0)
+    for angle, scale, image, mask, (x0, y0) in templates:
+        h, w = image.shape[:2]
+        window = target[y0:y0 + h + 2 * reach, x0:x0 + w + 2 * reach]  # shifts -reach..reach around (x0, y0)
+        score = np.nan_to_num(cv2.matchTemplate(window, image, cv2.TM_CCOEFF_NORMED, mask=mask),
+                              nan=-1.0, posinf=-1.0, neginf=-1.0)
+        score[outside] = -1.0
+        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+        if score[i, j] > best[0]:
+            best = (float(score[i, j]), (float(d[j]), float(d[i])), angle, scale)
+    return best
+
+
+def appearance_match(video, region, frame: int = -1, max_shift: float | None = None,
+                     angles=tuple(np.linspace(-0.6, 0.6, 13)), scales=(0.8, 0.9, 1.0, 1.1, 1.2),
+                     distractor_from: float | None = None) -> AppearanceMatch:
+    """Find the object of ``region`` (frame-1 (H, W) bool mask) again in ``video[frame]`` by its frame-1
+    *appearance*: the object's pixels, rotated about their centroid by each of ``angles`` and scaled by each of
+    ``scales``, are matched at every shift up to ``max_shift`` px (default half the short side) by zero-mean
+    normalized cross-correlation over the object's own pixels (OpenCV ``TM_CCOEFF_NORMED`` with a mask; outside
+    the frame counts as black). The best (angle, scale, shift) wins. The same search in frame 1 at shifts of at
+    least the object's radius (``sqrt(area / pi)``) gives the ``distractor`` score. Unlike flow at the object's
+    pixels, this does not follow an object that keeps its place and changes colour: its pixels no longer look
+    like the object, and a match elsewhere in the (unchanged) background is no better than that background's
+    distractor score in frame 1. The default angle and scale ranges cover the synthetic objects' rotation
+    (|angle| <= 0.5 rad) and zoom (+-15 %) over a clip (:func:`remoco.data.make_clip`). With ``distractor_from``
+    the frame-1 search (half the cost) runs only when the best score reaches it, and ``distractor`` is NaN
+    otherwise (such a match is not found at that threshold anyway)."""
+    v = video_frames(video)
+    L, H, W = v.shape[:3]
+    m = np.asarray(region.numpy() if isinstance(region, torch.Tensor) else region)
+    if m.dtype != bool or m.shape != (H, W) or int(m.sum()) < 10:
+        raise ValueError(f"region must be a bool ({H}, {W}) mask of at least 10 pixels, got {m.dtype} "
+                         f"{m.shape} with {int(m.sum()) if m.dtype == bool else '?'} set")
+    check_int("frame", frame, minimum=-L)
+    if frame >= L:
+        raise ValueError(f"frame must index one of the video's {L} frames, got {frame}")
+    max_shift = 0.5 * min(H, W) if max_shift is None else float(max_shift)
+    if not max_shift > 0:
+        raise ValueError(f"max_shift must be > 0 px, got {max_shift}")
+    templates = list(_templates(v[0].astype(np.float32), m, angles, scales))
+    score, shift, angle, scale = _best_shift(v[frame], templates, max_shift)
+    distractor = float("nan")
+    if distractor_from is None or score >= distractor_from:
+        distractor = _best_shift(v[0], templates, max_shift, min_shift=float(np.sqrt(m.sum() / np.pi)))[0]
+    return AppearanceMatch(shift, angle, scale, score, distractor)
 
 
 def _block(start: np.ndarray, block: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:

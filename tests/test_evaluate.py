@@ -166,3 +166,32 @@ def test_motion_metric_check_known_answers():
     # the still, recoloured objects: what the metric credits them with, below the real motion
     for name in ("object flickers", "object recolours"):
         assert 0.0 <= float(np.mean(res[name])) < real
+
+
+def test_motion_check_rows_side_by_side():
+    checks = {"flow": {"real clip": [10.0, 20.0], "frozen frame": [0.0, 0.0], "base": [3.0, 6.0]},
+              "look": {"real clip": [8.0, 12.0], "frozen frame": [0.0, 0.0], "base": [0.0, 2.0]}}
+    rows = T.motion_check_rows(checks)
+    assert [r["video"] for r in rows] == ["real clip", "frozen frame", "base"]
+    assert rows[2]["flow (px)"] == 4.5 and rows[2]["flow (% of the real clip)"] == 30.0
+    assert rows[2]["look (px)"] == 1.0 and rows[2]["look (% of the real clip)"] == 10.0
+    with pytest.raises(ValueError, match="must hold 'real clip' and 'frozen frame'"):
+        T.motion_check_rows({"flow": checks["flow"], "look": {"real clip": [1.0]}})
+    with pytest.raises(ValueError, match="at least one"):
+        T.motion_check_rows({})
+
+
+def test_appearance_metric_credits_no_motion_to_recoloured_objects():
+    """The same known answers through the appearance metric: the real objects' motion is found (their shifts
+    agree with the flow metric's where found) and the still, recoloured objects get none; the flow metric gives
+    them some (the reason the appearance metric exists)."""
+    flow = T.motion_metric_check(num_clips=4)
+    app = T.motion_metric_check(num_clips=4, metric=T.object_appearance_displacement)
+    assert max(app["frozen frame"]) == 0.0
+    found = np.asarray(app["real clip"]) > 0
+    assert found.sum() >= 3
+    assert np.asarray(app["real clip"])[found] == pytest.approx(np.asarray(flow["real clip"])[found], abs=4.0)
+    for name in ("object flickers", "object recolours"):
+        assert max(app[name]) == 0.0 < min(flow[name])
+    with pytest.raises(ValueError, match="min_score"):
+        T.object_appearance_displacement(np.zeros((2, 64, 64, 3), np.uint8), np.ones((64, 64), bool), min_score=2)

@@ -140,3 +140,41 @@ def test_sampling_lever_figures_reads_each_arm():
     assert f["ms_shipped_255_gap"] == "+10 [+2, +18]"
     assert (f["ms_plain_min"], f["ms_plain_max"], f["ms_plain_colour"]) == ("19", "32", "40")
     assert (f["ms_plain_noguid"], f["ms_plain_noguid_colour"], f["ms_robust"]) == ("32", "35", "48")
+    assert "ms_look_max" not in f and "ms_noisy15" not in f
+    levers |= {"data appearance px": [10.0, 30.0], "data appearance found": [True, True, False, True]}
+    levers["systems"]["shipped"]["arms"]["default"] |= {"appearance px": [4.0, 0.0], "appearance found": [1, 0]}
+    levers["systems"]["plain"]["arms"]["bucket 255"] |= {"appearance px": [12.0, 0.0], "appearance found": [1, 0]}
+    f = fidelity.sampling_lever_figures(levers)
+    assert (f["ms_data_found"], f["ms_look_shipped"], f["ms_found_shipped"], f["ms_look_max"]) == \
+        ("75", "10", "50", "30")
+    assert "ms_look_plain" not in f  # its default arm was not measured by appearance
+    assert "ms_ceil_shipped" not in f
+    levers["systems"]["shipped"]["through its autoencoder"] = {"appearance px": [16.0, 4.0],
+                                                               "appearance found": [True, False]}
+    f = fidelity.sampling_lever_figures(levers)
+    assert (f["ms_ceil_shipped"], f["ms_ceil_found_shipped"]) == ("50", "50")
+
+
+def test_base_motion_rows_real_clips_first_then_each_appearance_arm():
+    from remoco import fidelity
+
+    def arm(flow, look=None, found=None):
+        r = {"base px": flow, "colour shift": [10.0, float("nan")], "first frame psnr": [20.0, 22.0]}
+        return r if look is None else r | {"appearance px": look, "appearance found": found}
+
+    levers = {"data px": [10.0, 30.0], "data appearance px": [8.0, 12.0], "data appearance found": [True, False],
+              "data colour shift": [4.0, 6.0],
+              "systems": {"a": {"arms": {"default": arm([5.0, 15.0], [0.0, 2.0], [True, False]),
+                                         "bucket 35": arm([1.0, 1.0])}},
+                          "b": {"arms": {"default": arm([20.0, 20.0], [10.0, 10.0], [True, True])},
+                                "through its autoencoder": arm([10.0, 10.0], [4.0, 6.0], [True, False])}}}
+    rows = fidelity.base_motion_rows(levers, {"b": "base B", "a": "base A"})
+    assert [(r["base"], r["sampling"]) for r in rows] == [
+        ("real clips", ""), ("base B", "default"), ("base B", fidelity.CEILING),
+        ("base A", "default")]  # arms without appearance and ceilings not measured: left out
+    assert rows[2]["motion by flow (%)"] == 50.0 and rows[2]["motion by appearance (%)"] == 50.0
+    del rows[2]
+    assert rows[0]["object found (%)"] == 50.0 and rows[0]["colour shift"] == 5.0 and rows[0]["frame 1 (dB)"] is None
+    assert rows[1]["motion by flow (%)"] == 100.0 and rows[1]["motion by appearance (%)"] == 100.0
+    assert rows[2]["motion by flow (%)"] == 50.0 and rows[2]["motion by appearance (%)"] == 10.0
+    assert rows[2]["object found (%)"] == 50.0 and rows[2]["colour shift"] == 10.0 and rows[2]["frame 1 (dB)"] == 21.0

@@ -141,3 +141,91 @@ def test_a_flow_already_estimated_is_used_not_estimated_again(monkeypatch):
         T.motion_distance(v, path, flow=est[:, :10])
     with pytest.raises(ValueError, match="flow must be"):
         T.motion_distance(v, path, tracker="ncc", flow=est)
+
+
+# ------------------------------------------------------------------------------------------ appearance match
+def _textured_object_video(shift=(9.0, -6.0), angle_deg=20.0, L=4, size=64, seed=3):
+    """A textured disc on a textured background; by the last frame it has moved by ``shift`` and turned by
+    ``angle_deg`` (rendered by warping frame 1's object). Returns (video (L, H, W, 3) uint8, frame-1 mask)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    bg = cv2.GaussianBlur((rng.random((size, size, 3)) * 255).astype(np.float32), (0, 0), 4)
+    bg = ((bg - bg.mean()) * 3 + 110).clip(0, 255)
+    tex = cv2.GaussianBlur((rng.random((size, size, 3)) * 255).astype(np.float32), (0, 0), 1.5)
+    tex = ((tex - tex.mean()) * 4 + 150).clip(0, 255)
+    yy, xx = np.mgrid[:size, :size]
+    mask = (xx - 28) ** 2 + (yy - 32) ** 2 <= 10 ** 2
+    frames = []
+    for t in np.linspace(0, 1, L):
+        warp = cv2.getRotationMatrix2D((28.0, 32.0), angle_deg * t, 1.0)
+        warp[:, 2] += np.asarray(shift) * t
+        obj = cv2.warpAffine(tex, warp, (size, size), flags=cv2.INTER_LINEAR)
+        m = cv2.warpAffine(mask.astype(np.float32), warp, (size, size), flags=cv2.INTER_LINEAR)[..., None]
+        frames.append((bg * (1 - m) + obj * m).round().astype(np.uint8))
+    return np.stack(frames), mask
+
+
+def test_appearance_match_finds_a_moved_and_turned_object():
+    video, mask = _textured_object_video(shift=(9.0, -6.0), angle_deg=20.0)
+    m = T.appearance_match(video, mask)
+    assert m.shift == pytest.approx((9.0, -6.0), abs=1.01)
+    assert abs(m.angle - np.radians(20.0)) <= 0.1  # the nearest angle of the search grid
+    assert m.score > 0.9 and m.found(0.7, 0.05)
+    assert m.distractor < m.score
+    assert m.distance == pytest.approx(np.hypot(9.0, -6.0), abs=1.5)
+
+
+def test_appearance_match_does_not_follow_a_still_object_that_changes_colour():
+    """Where flow credits motion, appearance does not: the object stays, its pixels turn into colour noise."""
+    import cv2
+
+    from remoco import evaluate
+
+    video, mask = _textured_object_video(shift=(0.0, 0.0), angle_deg=0.0)
+    rng = np.random.default_rng(0)
+    for t in range(1, len(video)):
+        noise = cv2.GaussianBlur((rng.random(video.shape[1:]) * 255).astype(np.float32), (0, 0), 2)
+        video[t][mask] = ((noise - noise.mean()) * 5 + 128).clip(0, 255).astype(np.uint8)[mask]
+    m = T.appearance_match(video, mask)
+    assert not m.found(0.7, 0.05)
+    assert evaluate.object_appearance_displacement(video, mask) == 0.0
+    assert evaluate.object_displacement(video, torch.from_numpy(mask)) > 0.5  # what the flow metric credits
+    frozen = np.repeat(video[:1], 4, axis=0)
+    still = T.appearance_match(frozen, mask)
+    assert still.shift == (0.0, 0.0) and still.score == pytest.approx(1.0, abs=1e-4)
+    assert evaluate.object_appearance_motion(frozen, mask) == (0.0, True)  # found, and still
+    assert evaluate.object_appearance_motion(video, mask) == (0.0, False)  # not found
+
+
+def test_appearance_match_rejects_bad_input():
+    video, mask = _textured_object_video()
+    with pytest.raises(ValueError, match="region"):
+        T.appearance_match(video, mask[:-1])
+    with pytest.raises(ValueError, match="region"):
+        T.appearance_match(video, np.zeros_like(mask))
+    with pytest.raises(ValueError, match="region"):
+        T.appearance_match(video, mask.astype(np.uint8))
+    with pytest.raises(ValueError, match="frame"):
+        T.appearance_match(video, mask, frame=4)
+    with pytest.raises(ValueError, match="max_shift"):
+        T.appearance_match(video, mask, max_shift=0)
+    with pytest.raises(ValueError, match="video"):
+        T.appearance_match(video[:1], mask)
+
+
+def test_appearance_match_does_not_take_a_lookalike_in_the_background_for_the_object():
+    """The scene holds a copy of the object 20 px to its right; the object itself turns grey. The copy matches the
+    object's template perfectly, but it did so in frame 1 already (the distractor score), so it is not found."""
+    video, mask = _textured_object_video(shift=(0.0, 0.0), angle_deg=0.0)
+    ys, xs = np.nonzero(mask)
+    for t in range(len(video)):
+        video[t][ys, xs + 20] = video[0][ys, xs]  # the look-alike, in every frame
+    video[1:, mask] = 128
+    m = T.appearance_match(video, mask)
+    assert m.shift == pytest.approx((20.0, 0.0), abs=0.5) and m.score > 0.99  # the best match is the copy ...
+    assert m.distractor > 0.99 and not m.found(0.7, 0.05)  # ... which frame 1 already held
+    assert m.found(0.7, -0.01)  # (without the margin, rounding alone could credit the copy)
+    moved = video.copy()
+    moved[-1] = np.roll(video[0], 6, axis=0)  # the whole scene, object and copy, moved 6 px down
+    assert T.appearance_match(moved, mask).shift == pytest.approx((0.0, 6.0), abs=0.5)
