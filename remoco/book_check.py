@@ -194,10 +194,24 @@ def _compare(check: ChapterCheck, key: str, pattern_key: str, stored, fresh) -> 
     check.comparisons.append(Comparison(key, quantity, stored, fresh, ok, detail))
 
 
+def _joined_streams(outputs) -> list:
+    """``outputs`` with each run of consecutive stream outputs of the same stream joined into one: the kernel may
+    flush one cell's printed text as one message or as several, depending on timing, and the reader sees one text."""
+    joined = []
+    for o in outputs:
+        prev = joined[-1] if joined else None
+        if o.output_type == "stream" and prev is not None and prev.output_type == "stream" and prev.name == o.name:
+            joined[-1] = type(o)(output_type="stream", name=o.name, text=prev.text + o.text)
+        else:
+            joined.append(o)
+    return joined
+
+
 def _checked_items(cell) -> list[tuple[str, str, str]]:
-    """``(kind, where, text)`` of a checked cell's outputs (glue and images left out)."""
+    """``(kind, where, text)`` of a checked cell's outputs (glue and images left out; consecutive printed text of
+    one stream joined)."""
     items = []
-    shown = [o for o in cell.get("outputs", []) if _glue(o) is None]  # numbered among what the reader sees
+    shown = _joined_streams([o for o in cell.get("outputs", []) if _glue(o) is None])  # numbered as the reader sees
     for j, o in enumerate(shown):
         if o.output_type == "stream":
             items.append(("text", f"output {j} ({o.name})", o.text))

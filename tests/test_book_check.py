@@ -66,6 +66,19 @@ def test_exact_outputs_must_print_the_same():
     assert not B.compare_chapter(_chapter(), _chapter(table_value="4.71"), "03_region_trajectory_and_motion_mask").ok
 
 
+def test_printed_text_split_into_several_stream_messages_compares_as_one():
+    """The kernel may flush one cell's printed lines as one stream message or as two; the text is what counts."""
+    split = _chapter(text="a = 1\n")
+    split.cells[2].outputs.insert(1, nbformat.v4.new_output("stream", name="stdout", text="b = 2\n"))
+    assert B.compare_chapter(_chapter(text="a = 1\nb = 2\n"), split, "05_lora_training").ok
+    other = copy.deepcopy(split)
+    other.cells[2].outputs[1].text = "b = 3\n"  # different text still fails
+    assert not B.compare_chapter(_chapter(text="a = 1\nb = 2\n"), other, "05_lora_training").ok
+    stderr = copy.deepcopy(split)
+    stderr.cells[2].outputs[1].name = "stderr"  # another stream is another output
+    assert not B.compare_chapter(_chapter(text="a = 1\nb = 2\n"), stderr, "05_lora_training").ok
+
+
 def test_structural_problems_fail():
     changed_code = B.compare_chapter(_chapter(), _chapter(source="x = 2"), "05_lora_training")
     assert not changed_code.ok and "code differs" in changed_code.problems[0]
