@@ -25,12 +25,18 @@ install: $(STAMP)
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Lint, unit tests, then every chapter executed once with its quick (default) parameters and compared with its
+# Lint, unit tests and every chapter executed once with its quick (default) parameters and compared with its
 # stored outputs (remoco/book_check.py): glued values and cells tagged check-output, numbers from sampling, training,
 # trackers and flow within the tolerance table of remoco/tolerances.py, everything else exactly.
+# The unit tests run beside the chapters, not before them: the chapters start longest first, and while the longest
+# (chapter 5) runs alone the other core would idle. Their report is printed when both are done (UNIT_LOG).
+UNIT_LOG := _build/unit-tests.log
 test: lint
-	$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider
-	$(MAKE) --no-print-directory test-chapters
+	@mkdir -p $(dir $(UNIT_LOG))
+	@$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider > $(UNIT_LOG) 2>&1 & unit=$$!; \
+	$(MAKE) --no-print-directory test-chapters; chapters=$$?; \
+	wait $$unit; unit=$$?; echo "== unit tests ($(UNIT_LOG)):"; cat $(UNIT_LOG); \
+	echo "== unit tests rc $$unit, chapters rc $$chapters"; test $$unit -eq 0 -a $$chapters -eq 0
 
 # Every chapter executed once into $(EXECUTED) (CHAPTER_JOBS at a time, longest first, each on one core; the
 # environment variable REMOCO_THREADS=n forces every chapter's thread count, e.g. `REMOCO_THREADS=2 make test

@@ -55,6 +55,9 @@ ARMS = {
     "noise augmentation 0.05": {"noise_aug_strength": 0.05},
 }
 
+#: The training settings of each base kept beside its results (from its provenance.json).
+TRAINED_FIELDS = ("max_steps", "p_mean", "p_std", "vae_kind", "vae_steps", "vae_latent_noise")
+
 #: The arms whose videos are also measured by appearance (about 1 s a clip on 2 threads).
 APPEARANCE_ARMS = ("default (bucket 127, guidance 1 → 3)", "bucket 255", "no guidance (1 → 1)")
 
@@ -124,7 +127,7 @@ def main(argv=None) -> int:
     out = {"what": __doc__.split("\n\n")[0], "machine": speed.machine_summary(), "clips": a.clips, "seed": seed,
            "flow": "OpenCV DIS", "arms": arms, "data px": data_px, "data appearance px": data_app,
            "data appearance found": data_found,
-           "appearance min score": evaluate.APPEARANCE_MIN_SCORE,
+           "appearance min score": evaluate.APPEARANCE_MIN_SCORE, "appearance margin": evaluate.APPEARANCE_MARGIN,
            "data colour shift": [fidelity.object_colour_shift(c.video, b) for c, b in zip(clips, brushes)],
            "data buckets": [objective.motion_bucket_from_flow(c.flow) for c in clips], "systems": {}}
     if a.merge and Path(a.out).is_file():
@@ -140,7 +143,8 @@ def main(argv=None) -> int:
         name, _, folder = text.partition("=")
         base = shipped.load_shipped_base(Path(folder))
         trained = json.loads((Path(folder) / "provenance.json").read_text())["config"]
-        res = {"folder": folder, "motion_bucket": trained["motion_bucket"], "arms": {}}
+        res = {"folder": folder, "motion_bucket": trained["motion_bucket"], "arms": {},
+               "trained": {k: trained.get(k) for k in TRAINED_FIELDS}}
         if a.merge and name in out["systems"]:  # keep the arms not re-run now
             res["arms"] = {k: v for k, v in out["systems"][name]["arms"].items() if k not in arms}
         recs = [fidelity.reconstruct(base.vae, c.video.numpy()) for c in clips]
@@ -167,13 +171,13 @@ def main(argv=None) -> int:
         res["arms"] = {k: res["arms"][k] for k in out["arms"] if k in res["arms"]}  # the arms in ARMS order
         ref = next(iter(res["arms"].values()))
         for arm, r in res["arms"].items():
-            r["paired vs default"] = {
-                **({"motion by appearance (share of data)": paired(r["appearance px"], ref["appearance px"],
-                                                                   1 / real_app)}
-                   if "appearance px" in r and "appearance px" in ref else {}),
-                "motion (share of data)": paired(r["base px"], ref["base px"], 1 / real),
-                "colour shift": paired(r["colour shift"], ref["colour shift"]),
-                "first frame psnr": paired(r["first frame psnr"], ref["first frame psnr"])}
+            gaps = {"motion (share of data)": paired(r["base px"], ref["base px"], 1 / real),
+                    "colour shift": paired(r["colour shift"], ref["colour shift"]),
+                    "first frame psnr": paired(r["first frame psnr"], ref["first frame psnr"])}
+            if "appearance px" in r and "appearance px" in ref:
+                gaps["motion by appearance (share of data)"] = paired(r["appearance px"], ref["appearance px"],
+                                                                      1 / real_app)
+            r["paired vs default"] = gaps
         out["systems"][name] = res
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         runs.write_json(a.out, out)

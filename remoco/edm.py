@@ -39,6 +39,7 @@ __all__ = [
     "c_noise",
     "sample_log_sigma",
     "sample_sigma",
+    "share_below",
     "add_noise",
     "loss_weight",
     "precondition",
@@ -119,6 +120,16 @@ def sample_sigma(batch_size: int, p_mean: float = P_MEAN, p_std: float = P_STD,
                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Noise levels ``sigma = exp(log sigma)`` drawn from the log-normal p(sigma) of Eq. 1, shape (batch_size,)."""
     return torch.exp(sample_log_sigma(batch_size, p_mean, p_std, generator, device, dtype))
+
+
+def share_below(sigma: float, p_mean: float = P_MEAN, p_std: float = P_STD) -> float:
+    """The share of training noise levels below ``sigma`` under the log-normal p(sigma) of Eq. 1:
+    ``Phi((ln sigma - p_mean) / p_std)``, Phi the standard normal CDF."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if not p_std > 0:
+        raise ValueError(f"p_std must be > 0, got {p_std}")
+    return 0.5 * (1.0 + math.erf((math.log(sigma) - p_mean) / (p_std * math.sqrt(2.0))))
 
 
 def log_normal_pdf(sigma, p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:

@@ -10,15 +10,19 @@ import torch
 
 from .clips import TrainClips, collate_clips
 from .config import TrainConfig, preset_config
+from .decide import t_interval
 from .objective import Denoiser, FrozenEncoders, edm_training_batch
 from .runs import seed_int
-from .tracking import motion_distance, video_frames
+from .tracking import appearance_match, motion_distance, video_frames
 
 __all__ = [
     "trajectory_distance",
     "object_trajectory",
     "trajectory_following",
     "following_table",
+    "AT_END_PX",
+    "appearance_following",
+    "appearance_following_table",
     "object_displacement",
     "APPEARANCE_MIN_SCORE",
     "APPEARANCE_MARGIN",
@@ -27,6 +31,8 @@ __all__ = [
     "generated_motion",
     "motion_metric_check",
     "motion_check_rows",
+    "base_motion_check",
+    "motion_check_figures",
     "generated_videos_from_first_frames",
     "ABLATION_CONDITIONS",
     "condition_ablation",
@@ -110,7 +116,7 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
     ``seed + i`` — disjoint from the training clips' seeds — and their videos generator seeds ``seed + 1000 + i``;
     ``batch_size`` videos go through one pipeline call, the UNet at ``precision``
     (:func:`remoco.sampling.sample_videos`). Returns ``{name: [distance per clip]}`` and ``"videos"``
-    ``{name: [(L, H, W, 3) uint8]}``, ``"trajectories"``."""
+    ``{name: [(L, H, W, 3) uint8]}``, ``"trajectories"`` and ``"brushes"`` (each clip's object mask)."""
 
     from . import data
 
@@ -128,7 +134,69 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
            for name, vids in videos.items()}
     out["videos"] = videos
     out["trajectories"] = trajs
+    out["brushes"] = [c["brush_mask"] for c in conds]
     return out
+
+
+#: Where :func:`appearance_following` counts an object as at the drag's end: within 4 px of it, 1/16 of the toy's
+#: 64-px frame (scale it with the frame: ``size / 16``); the held-out objects move 14 px on average.
+AT_END_PX = 4.0
+
+
+def appearance_following(videos: dict, trajectories, brushes, at_end: float = AT_END_PX) -> dict:
+    """Does the dragged object arrive, *recognisably*, at the end of the drawn path? For each system's videos
+    (``videos``: ``{name: [(L, H, W, 3) uint8 per clip]}``, e.g. :func:`trajectory_following`'s, with its
+    ``"trajectories"`` and ``"brushes"``) the frame-1 object is searched for in the last frame by its look
+    (:func:`remoco.tracking.appearance_match`, found as in :func:`object_appearance_motion`) and its shift compared
+    with the drawn displacement ``trajectory[-1] - trajectory[0]``. A flow tracker follows pixels whatever they turn
+    into; this asks whether the object is still the object where the drag ends. Returns ``{name: {"found": [bool],
+    "error": [px, NaN where not found], "at end": [bool: found and error <= at_end]}}``."""
+    if len(trajectories) != len(brushes):
+        raise ValueError(f"trajectories and brushes must match, got {len(trajectories)} and {len(brushes)}")
+    if not float(at_end) > 0:
+        raise ValueError(f"at_end must be a positive distance in px, got {at_end}")
+    out = {}
+    for name, vids in videos.items():
+        if len(vids) != len(trajectories):
+            raise ValueError(f"videos[{name!r}] holds {len(vids)} videos for {len(trajectories)} trajectories")
+        found, error = [], []
+        for video, traj, brush in zip(vids, trajectories, brushes):
+            match = appearance_match(video, brush, distractor_from=APPEARANCE_MIN_SCORE)
+            ok = match.found(APPEARANCE_MIN_SCORE, APPEARANCE_MARGIN)
+            drawn = np.asarray(traj, float)[-1] - np.asarray(traj, float)[0]
+            found.append(bool(ok))
+            error.append(float(np.hypot(*(np.asarray(match.shift, float) - drawn))) if ok else float("nan"))
+        out[name] = {"found": found, "error": error,
+                     "at end": [bool(f and e <= at_end) for f, e in zip(found, error)]}
+    return out
+
+
+def appearance_following_table(following: dict, reference: str, labels: dict | None = None) -> list[dict]:
+    """Rows of :func:`appearance_following`'s result (``labels`` renames, selects and orders): the share of
+    clips whose object is found in the last frame, the share where it is found at the drag's end, the mean
+    distance of the found object to the drag's end (px; None where none is found) and, paired clip by clip with
+    ``reference``, the difference in the share at the drag's end (percentage points, 95 % t interval, as text;
+    ``"reference"`` on the reference's row, ``"+0 (no clip differs)"`` where no clip differs)."""
+    if reference not in following:
+        raise ValueError(f"reference={reference!r} is not among the systems {sorted(following)}")
+    ref = np.asarray(following[reference]["at end"], float)
+    rows = []
+    for name in (list(labels) if labels is not None else list(following)):
+        r = following[name]
+        at_end = np.asarray(r["at end"], float)
+        errors = np.asarray(r["error"], float)
+        d = 100 * (at_end - ref)
+        gap = "reference" if name == reference else "+0 (no clip differs)"
+        if d.any() and d.size < 2:
+            gap = f"{d.mean():+.0f} (one clip: no interval)"
+        elif d.any():
+            i = t_interval(d)
+            gap = f"{i['mean']:+.0f} [{i['low']:+.0f}, {i['high']:+.0f}]"
+        rows.append({"system": labels[name] if labels else name, "object found (%)": 100 * float(np.mean(r["found"])),
+                     "found at the drag's end (%)": 100 * float(at_end.mean()),
+                     "distance to the drag's end, found (px)": float(np.nanmean(errors)) if np.isfinite(errors).any()
+                     else None, f"at the end vs {reference} (points)": gap})
+    return rows
 
 
 def following_table(distances: dict, reference: str, labels: dict | None = None) -> list[dict]:
@@ -136,7 +204,8 @@ def following_table(distances: dict, reference: str, labels: dict | None = None)
     output of :func:`trajectory_following`, other keys ignored): mean, its standard error, the ratio of the
     means to ``reference`` and the share of clips on which the system is closer than ``reference``.
     ``labels`` renames (and selects and orders) the systems."""
-    names = list(labels) if labels is not None else [n for n in distances if n not in ("videos", "trajectories")]
+    names = list(labels) if labels is not None else [n for n in distances
+                                                      if n not in ("videos", "trajectories", "brushes")]
     if reference not in distances:
         raise ValueError(f"reference={reference!r} is not among the systems {sorted(distances)}")
     ref = np.asarray(distances[reference], dtype=float)
@@ -187,8 +256,6 @@ def object_appearance_motion(video, region, min_score: float = APPEARANCE_MIN_SC
     template in the last frame (:func:`remoco.tracking.appearance_match`) when that match scores at least
     ``min_score`` and beats every distractor in frame 1's background by more than ``margin``; ``(0.0, False)``
     otherwise (the object is no longer recognisable, so no motion of it is credited)."""
-    from .tracking import appearance_match
-
     if not -1.0 <= float(min_score) <= 1.0:
         raise ValueError(f"min_score must be an NCC score in [-1, 1], got {min_score}")
     if not 0.0 <= float(margin) < 2.0:
@@ -203,6 +270,17 @@ def object_appearance_displacement(video, region, min_score: float = APPEARANCE_
     return object_appearance_motion(video, region, min_score)[0]
 
 
+def _measure_into(out: dict, name: str, values: list) -> None:
+    """``out[name]`` = the px of ``values`` (a metric's results, one per clip); where the metric returns ``(px,
+    found)`` the flags go to ``out["found"][name]``."""
+    if values and isinstance(values[0], tuple):
+        px, found = zip(*values)
+        out[name] = [float(v) for v in px]
+        out.setdefault("found", {})[name] = [bool(f) for f in found]
+    else:
+        out[name] = [float(v) for v in values]
+
+
 def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, num_inference_steps: int = 15,
                      num_frames: int = 8, size: int = 64, motion_bucket_id: int = 127, batch_size: int = 8,
                      precision: str = "auto", metric=object_displacement, **call_kwargs) -> dict:
@@ -214,7 +292,8 @@ def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, nu
     MOFA-Video vs 8.95 for ReMoCo). Returns ``{name: [px per clip]}`` and ``"ratio"`` ``{name: mean(generated) /
     mean(data)}``. ``metric(video, region) -> px``: :func:`object_displacement` (flow) or
     :func:`object_appearance_displacement` (appearance). ``call_kwargs`` (guidance, noise augmentation) go to
-    every pipeline call: the sampling levers of ``benchmarks/motion_sampling.py``."""
+    every pipeline call: the sampling levers of ``benchmarks/motion_sampling.py``. A metric that returns ``(px,
+    found)`` (:func:`object_appearance_motion`) also fills ``"found"``: ``{name: [bool per clip]}``."""
 
     from . import data
 
@@ -223,9 +302,10 @@ def generated_motion(pipelines: dict, num_clips: int = 12, seed: int = 12345, nu
     videos = generated_videos_from_first_frames(pipelines, clips, [seed + 1000 + i for i in range(num_clips)],
                                                 num_inference_steps, motion_bucket_id, batch_size, precision,
                                                 **call_kwargs)
-    out: dict = {"data": [metric(c.video, b) for c, b in zip(clips, brushes)]}
+    out: dict = {}
+    _measure_into(out, "data", [metric(c.video, b) for c, b in zip(clips, brushes)])
     for name, vids in videos.items():
-        out[name] = [metric(v, b) for v, b in zip(vids, brushes)]
+        _measure_into(out, name, [metric(v, b) for v, b in zip(vids, brushes)])
     real = float(np.mean(out["data"]))
     out["ratio"] = {name: float(np.mean(out[name])) / real for name in pipelines}
     return out
@@ -241,13 +321,14 @@ def motion_metric_check(num_clips: int = 24, seed: int = 12345, num_frames: int 
     (``"object flickers"``) and by smooth colour blobs whose contrast grows frame by frame (``"object
     recolours"``, what a toy base renders when it dissolves a moving object). A metric of motion gives the last
     two the frozen frame's 0; what it gives them instead is motion it would credit a still, recoloured object
-    with. Returns ``{name: [px per clip]}``."""
+    with. Returns ``{name: [px per clip]}``; with a metric that returns ``(px, found)``
+    (:func:`object_appearance_motion`) also ``"found"``: ``{name: [bool per clip]}``."""
     import cv2
 
     from . import data
 
     rng = np.random.default_rng(noise_seed)
-    out: dict = {"real clip": [], "frozen frame": [], "object flickers": [], "object recolours": []}
+    videos: dict = {"real clip": [], "frozen frame": [], "object flickers": [], "object recolours": []}
     for i in range(num_clips):
         clip = data.make_clip(seed + i, num_frames, size, size, kind="object")
         video = clip.video.numpy()
@@ -262,18 +343,49 @@ def motion_metric_check(num_clips: int = 24, seed: int = 12345, num_frames: int 
             blobs[t][m] = np.clip(smooth, 0, 255).astype(np.uint8)[m]
         for name, v in (("real clip", video), ("frozen frame", frozen), ("object flickers", flicker),
                         ("object recolours", blobs)):
-            out[name].append(metric(v, brush))
+            videos[name].append(metric(v, brush))
+    out: dict = {}
+    for name, values in videos.items():
+        _measure_into(out, name, values)
     return out
+
+
+def base_motion_check(pipelines: dict, num_clips: int = 12, seed: int = 30000, num_inference_steps: int = 15,
+                      flow: dict | None = None) -> dict[str, dict]:
+    """Both base-motion metrics on known answers with each pipeline's own motion beside them: ``{"flow":
+    ..., "appearance": ...}``, each :func:`motion_metric_check` on the same ``num_clips`` clips from ``seed``
+    plus ``"NAME (its own motion)"`` for each pipeline (:func:`generated_motion`, the same clips and initial
+    noises); the appearance check (:func:`object_appearance_motion`) carries ``"found"``. ``flow``: a
+    :func:`generated_motion` result already computed with these clips, seed and steps (reused, not sampled
+    again). The input of :func:`motion_check_rows`."""
+    checks = {}
+    for label, metric in (("flow", object_displacement), ("appearance", object_appearance_motion)):
+        check = motion_metric_check(num_clips, seed, metric=metric)
+        gen = flow if label == "flow" and flow is not None else generated_motion(
+            pipelines, num_clips, seed, num_inference_steps, metric=metric)
+        missing = sorted(set(pipelines) - set(gen))
+        if missing:
+            raise ValueError(f"flow must hold every pipeline's px, missing {missing}")
+        if len(gen[next(iter(pipelines))]) != num_clips:
+            raise ValueError(f"flow must be measured on num_clips={num_clips} clips, got "
+                             f"{len(gen[next(iter(pipelines))])}")
+        for name in pipelines:
+            check[f"{name} (its own motion)"] = gen[name]
+            if "found" in gen:
+                check["found"][f"{name} (its own motion)"] = gen["found"][name]
+        checks[label] = check
+    return checks
 
 
 def motion_check_rows(checks: dict[str, dict]) -> list[dict]:
     """The known answers of several base-motion metrics side by side: ``checks`` is ``{metric label: {video name:
     [px per clip]}}`` (:func:`motion_metric_check`'s output per metric, optionally with more videos measured on the
     same clips, e.g. a base's own); one row per video name with, for each metric, its mean px and its share of the
-    ``"real clip"`` row's mean (%)."""
+    ``"real clip"`` row's mean (%), and for a metric whose check carries ``"found"`` (:func:`base_motion_check`'s
+    appearance check) the share of clips whose object it found (%)."""
     if not checks:
         raise ValueError("checks must hold at least one metric")
-    names = list(next(iter(checks.values())))
+    names = [n for n in next(iter(checks.values())) if n != "found"]
     rows = []
     for name in names:
         row = {"video": name}
@@ -283,8 +395,33 @@ def motion_check_rows(checks: dict[str, dict]) -> list[dict]:
             px = float(np.mean(check[name]))
             row[f"{label} (px)"] = px
             row[f"{label} (% of the real clip)"] = 100 * px / float(np.mean(check["real clip"]))
+            if "found" in check:
+                if name not in check["found"]:
+                    raise ValueError(f"checks[{label!r}]['found'] must hold {name!r}, got {sorted(check['found'])}")
+                row[f"{label}: object found (%)"] = 100 * float(np.mean(check["found"][name]))
         rows.append(row)
     return rows
+
+
+def motion_check_figures(rows: list[dict], num_clips: int) -> dict[str, str]:
+    """The figures chapter 5 quotes from :func:`motion_check_rows` of :func:`base_motion_check` (``rows``),
+    formatted for the page: each still-but-recoloured video's and the base's share of the real motion by flow
+    (``check_flicker``, ``check_recolour``, ``check_base``) and by appearance (``..._look``), the frozen frame's
+    flow px (``check_frozen``), how many real objects the appearance metric finds (``check_found``, of
+    ``num_clips``), its thresholds (``look_min_score``, ``look_margin``) and ``check_clips``."""
+    by_name = {r["video"]: r for r in rows}
+    base = next((n for n in by_name if n.endswith("(its own motion)")), None)
+    if base is None or not {"real clip", "frozen frame", "object flickers", "object recolours"} <= set(by_name):
+        raise ValueError(f"rows must be motion_check_rows of base_motion_check, got videos {sorted(by_name)}")
+    out = {}
+    for key, name in (("flicker", "object flickers"), ("recolour", "object recolours"), ("base", base)):
+        out[f"check_{key}"] = f"{by_name[name]['flow (% of the real clip)']:.0f}"
+        out[f"check_{key}_look"] = f"{by_name[name]['appearance (% of the real clip)']:.0f}"
+    out["check_frozen"] = f"{by_name['frozen frame']['flow (px)']:.2f}"
+    out["check_found"] = f"{round(num_clips * by_name['real clip']['appearance: object found (%)'] / 100)}"
+    out |= {"look_min_score": f"{APPEARANCE_MIN_SCORE:g}", "look_margin": f"{APPEARANCE_MARGIN:g}",
+            "check_clips": f"{num_clips:g}"}
+    return out
 
 
 ABLATION_CONDITIONS = ("full condition", "motion mask only", "trajectory only", "no condition")

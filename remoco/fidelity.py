@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import decide
+
 __all__ = ["FIDELITY_SEED", "psnr", "ssim", "held_out_clips", "reconstruct", "vae_fidelity", "vae_table",
            "object_colour_shift", "first_frame_fidelity", "vae_study_figures", "fidelity_rows",
-           "sampling_lever_figures", "CEILING", "base_motion_rows"]
+           "LEVER_SLUGS", "sampling_lever_figures", "CEILING", "CEILING_GAP", "base_motion_rows"]
 
 #: Seed of the held-out synthetic clips (training draws clip seeds ``data_seed * 1_000_003 + i`` with data_seed 0
 #: and i < num_clips, far below it).
@@ -229,18 +231,26 @@ def fidelity_rows(systems: dict, names=None) -> list[dict]:
     return rows
 
 
+#: The bases of ``benchmarks/motion_sampling.py``'s stored result that chapter 5 quotes, and the slug of each in
+#: :func:`sampling_lever_figures`' glue names (``ms_look_<slug>``, ``ms_ceil_<slug>``, ...).
+LEVER_SLUGS = {"shipped": "shipped", "plain": "plain", "plain, noise-robust decoder": "robust",
+               "noisy-latent VAE base": "noisy", "noisy-latent VAE base (0.15)": "noisy15",
+               "p_mean 0.7 base": "pm07", "p_mean 0 base": "pm00"}
+
+
 def sampling_lever_figures(levers: dict) -> dict[str, str]:
     """The figures chapter 5 quotes from ``benchmarks/motion_sampling.py``'s stored result (``levers``: systems
-    ``shipped``, ``plain`` and ``plain, noise-robust decoder``, and ``noisy-latent VAE base`` and
-    ``noisy-latent VAE base (0.15)`` where measured), formatted for the page: motion in % of the real clips' (by
-    flow, and by appearance where measured: ``ms_look_*``, with the share of objects found, ``ms_found_*``),
+    ``shipped`` and ``plain`` always, the others of :data:`LEVER_SLUGS` where measured), formatted for the page:
+    motion in % of the real clips' (by flow, ``ms_<slug>``, and by appearance where measured: ``ms_look_<slug>``,
+    with the share of objects found, ``ms_found_<slug>``, and the autoencoder's ceiling, ``ms_ceil_<slug>``),
     colour shift in grey levels, first-frame PSNR in dB, the paired gap of bucket 255 to the default arm in
     percentage points."""
     arms = list(levers["arms"])
     default, no_guidance = arms[0], next(a for a in arms if a.startswith("no guidance"))
+    systems = levers["systems"]
 
     def arm(system: str, name: str) -> dict:
-        return levers["systems"][system]["arms"][name]
+        return systems[system]["arms"][name]
 
     def motion(system: str, name: str) -> float:
         return 100 * arm(system, name)["ratio"]
@@ -250,48 +260,45 @@ def sampling_lever_figures(levers: dict) -> dict[str, str]:
 
     b255, b35 = "bucket 255", next(a for a in arms if a.startswith("bucket 35"))
     gap = arm("shipped", b255)["paired vs default"]["motion (share of data)"]
-    plain = [motion("plain", a) for a in levers["systems"]["plain"]["arms"]]
-    robust, noisy = "plain, noise-robust decoder", "noisy-latent VAE base"
+    plain = [motion("plain", a) for a in systems["plain"]["arms"]]
     out = {"ms_clips": str(levers["clips"]), "ms_data_bucket": f"{np.median(levers['data buckets']):.0f}",
-            "ms_data_colour": f"{np.nanmean(levers['data colour shift']):.0f}",
-            "ms_shipped_default": f"{motion('shipped', default):.0f}",
-            "ms_shipped_255": f"{motion('shipped', b255):.0f}", "ms_shipped_35": f"{motion('shipped', b35):.0f}",
-            "ms_shipped_255_gap": f"{100 * gap['mean']:+.0f} [{100 * gap['low']:+.0f}, {100 * gap['high']:+.0f}]",
-            "ms_plain_min": f"{min(plain):.0f}", "ms_plain_max": f"{max(plain):.0f}",
-            "ms_plain_colour": colour("plain", default), "ms_shipped_colour": colour("shipped", default),
-            "ms_plain_noguid_colour": colour("plain", no_guidance),
-            "ms_plain_default": f"{motion('plain', default):.0f}",
-            "ms_plain_noguid": f"{motion('plain', no_guidance):.0f}",
-            "ms_robust": f"{motion(robust, default):.0f}", "ms_robust_colour": colour(robust, default)}
-    for system, slug in ((noisy, "noisy"), (f"{noisy} (0.15)", "noisy15")):
-        if system not in levers["systems"]:
-            continue
-        frame1 = np.mean(arm(system, default)["first frame psnr"])
-        out |= {f"ms_{slug}": f"{motion(system, default):.0f}", f"ms_{slug}_colour": colour(system, default),
-                f"ms_{slug}_noguid": f"{motion(system, no_guidance):.0f}",
-                f"ms_{slug}_noguid_colour": colour(system, no_guidance), f"ms_{slug}_frame1": f"{frame1:.1f}",
-                "ms_plain_frame1": f"{np.mean(arm('plain', default)['first frame psnr']):.1f}"}
-    if "data appearance px" in levers:  # motion by appearance (evaluate.object_appearance_motion)
-        real = np.mean(levers["data appearance px"])
-        looks = {(system, name): 100 * np.mean(r["appearance px"]) / real
-                 for system, res in levers["systems"].items() for name, r in res["arms"].items()
-                 if "appearance px" in r}
+           "ms_data_colour": f"{np.nanmean(levers['data colour shift']):.0f}",
+           "ms_shipped_255": f"{motion('shipped', b255):.0f}", "ms_shipped_35": f"{motion('shipped', b35):.0f}",
+           "ms_shipped_255_gap": f"{100 * gap['mean']:+.0f} [{100 * gap['low']:+.0f}, {100 * gap['high']:+.0f}]",
+           "ms_plain_min": f"{min(plain):.0f}", "ms_plain_max": f"{max(plain):.0f}"}
+    real = np.mean(levers["data appearance px"]) if "data appearance px" in levers else None
+    if real is not None:
         out["ms_data_found"] = f"{100 * np.mean(levers['data appearance found']):.0f}"
-        out["ms_look_max"] = f"{max(looks.values()):.0f}"
-        for system, slug in (("shipped", "shipped"), ("plain", "plain"), (robust, "robust"), (noisy, "noisy"),
-                             (f"{noisy} (0.15)", "noisy15")):
-            if (system, default) in looks:
-                out[f"ms_look_{slug}"] = f"{looks[system, default]:.0f}"
-                out[f"ms_found_{slug}"] = f"{100 * np.mean(arm(system, default)['appearance found']):.0f}"
-            ceiling = levers["systems"].get(system, {}).get("through its autoencoder")
-            if ceiling is not None:
-                out[f"ms_ceil_{slug}"] = f"{100 * np.mean(ceiling['appearance px']) / real:.0f}"
-                out[f"ms_ceil_found_{slug}"] = f"{100 * np.mean(ceiling['appearance found']):.0f}"
+        looks = [np.mean(r["appearance px"]) for res in systems.values() for r in res["arms"].values()
+                 if "appearance px" in r]
+        out["ms_look_max"] = f"{100 * max(looks) / real:.0f}"
+    for system, slug in LEVER_SLUGS.items():
+        if system not in systems:
+            continue
+        out |= {f"ms_{slug}": f"{motion(system, default):.0f}", f"ms_{slug}_colour": colour(system, default)}
+        if "first frame psnr" in arm(system, default):
+            out[f"ms_{slug}_frame1"] = f"{np.mean(arm(system, default)['first frame psnr']):.1f}"
+        if no_guidance in systems[system]["arms"]:
+            out |= {f"ms_{slug}_noguid": f"{motion(system, no_guidance):.0f}",
+                    f"ms_{slug}_noguid_colour": colour(system, no_guidance)}
+        if real is None:
+            continue
+        if "appearance px" in arm(system, default):
+            out[f"ms_look_{slug}"] = f"{100 * np.mean(arm(system, default)['appearance px']) / real:.0f}"
+            out[f"ms_found_{slug}"] = f"{100 * np.mean(arm(system, default)['appearance found']):.0f}"
+        ceiling = systems[system].get("through its autoencoder")
+        if ceiling is not None:
+            out[f"ms_ceil_{slug}"] = f"{100 * np.mean(ceiling['appearance px']) / real:.0f}"
+            out[f"ms_ceil_found_{slug}"] = f"{100 * np.mean(ceiling['appearance found']):.0f}"
     return out
 
 
 #: The "sampling" of :func:`base_motion_rows`' ceiling rows: no sampling, the real clips through the base's autoencoder.
 CEILING = "ceiling: the real clips through its autoencoder"
+
+
+#: :func:`base_motion_rows`' column of each arm's paired gap to its own ceiling by appearance.
+CEILING_GAP = "by appearance minus ceiling (points, 95 % CI)"
 
 
 def base_motion_rows(levers: dict, labels: dict[str, str]) -> list[dict]:
@@ -300,23 +307,29 @@ def base_motion_rows(levers: dict, labels: dict[str, str]) -> list[dict]:
     appearance, and its ceiling (:data:`CEILING`, where measured; the "frame 1" column is then the
     reconstruction's), the motion as a share of the real clips' by flow and by appearance, the share of clips whose
     object is found by appearance, the object's colour shift (grey levels) and the first frame's PSNR to the
-    conditioning image (dB; None for the real clips)."""
+    conditioning image (dB; None for the real clips). Where the ceiling is measured, each arm's row also gives
+    its motion by appearance minus the ceiling's, paired clip by clip (:data:`CEILING_GAP`: mean and 95 % t
+    interval in percentage points of the real clips' motion, as text; None elsewhere)."""
     flow, look = "motion by flow (%)", "motion by appearance (%)"
     found, colour, frame1 = "object found (%)", "colour shift", "frame 1 (dB)"
     real_flow, real_look = np.mean(levers["data px"]), np.mean(levers["data appearance px"])
     rows = [{"base": "real clips", "sampling": "", flow: 100.0, look: 100.0,
              found: 100 * np.mean(levers["data appearance found"]),
-             colour: float(np.nanmean(levers["data colour shift"])), frame1: None}]
+             colour: float(np.nanmean(levers["data colour shift"])), frame1: None, CEILING_GAP: None}]
     for key, label in labels.items():
         res = levers["systems"][key]
         measured = [(arm, r) for arm, r in res["arms"].items() if "appearance px" in r]
-        if "through its autoencoder" in res:
-            measured.append((CEILING, res["through its autoencoder"]))
+        ceiling = res.get("through its autoencoder")
+        if ceiling is not None:
+            measured.append((CEILING, ceiling))
         for arm, r in measured:
+            gap = None
+            if ceiling is not None and arm != CEILING:
+                d = decide.t_interval(100 * (np.asarray(r["appearance px"]) - ceiling["appearance px"]) / real_look)
+                gap = f"{d['mean']:+.0f} [{d['low']:+.0f}, {d['high']:+.0f}]"
             rows.append({"base": label, "sampling": arm, flow: 100 * np.mean(r["base px"]) / real_flow,
                          look: 100 * np.mean(r["appearance px"]) / real_look,
                          found: 100 * np.mean(r["appearance found"]),
                          colour: float(np.nanmean(r["colour shift"])),
-                         frame1: float(np.mean(r["first frame psnr"]))})
+                         frame1: float(np.mean(r["first frame psnr"])), CEILING_GAP: gap})
     return rows
-

@@ -92,6 +92,10 @@ QUANTITIES: dict[str, Tolerance] = {
     "seeds_closer": Tolerance("number of generator seeds (of four) on which one system ends closer to the drawn path "
                               "than another", atol=1.0,
                               why="one seed's two distances can lie within a tracker's jump of each other"),
+    "clips_found_pct": Tolerance("share of sampled videos whose object the appearance metric finds (anywhere, or at "
+                                 "the drag's end), or its paired difference between two systems (%)", atol=200 / 24,
+                                 why="found is a threshold on an NCC score: a last-digit change can flip a clip "
+                                     "near it; two clips of 24"),
     "object_motion_px": Tolerance("displacement of an object in sampled videos, OpenCV flow (px)", atol=0.2,
                                   rtol=0.04, why="as the distance"),
     "object_motion_pct": Tolerance("that displacement as a share of the data's (%)", atol=2.0, rtol=0.04,
@@ -173,6 +177,12 @@ CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
         "column:*vs none (%)": "loss_change_pct",
         "column:trajectory only lower on (%)": "clips_closer_pct",
         "glue:chapter_minutes": "wall_time",
+        "glue:arrive_*": "clips_found_pct",
+        "glue:found_*": "clips_found_pct",
+        "column:*object found (%)": "clips_found_pct",
+        "column:found at the drag's end (%)": "clips_found_pct",
+        "column:at the end vs *": "clips_found_pct",
+        "column:distance to the drag's end*": "video_distance_px",
     },
     "06_evaluation": {
         "glue:live_dis_*": "known_answer_share",

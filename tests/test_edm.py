@@ -143,3 +143,17 @@ def test_predict_x0_composition():
     assert torch.allclose(seen["x"][:, :, 4:], img) and torch.allclose(seen["x"][:, :, :4], cin * z)
     assert torch.allclose(seen["t"], 0.25 * torch.log(sigma))
     assert torch.allclose(out, z / (s * s + 1) - s / torch.sqrt(s * s + 1) * (2 * cin * z), atol=1e-6)
+
+
+def test_share_below_matches_the_sampled_noise_levels():
+    g = torch.Generator().manual_seed(3)
+    for p_mean in (1.5, 0.7, 0.0):
+        drawn = edm.sample_sigma(200_000, p_mean=p_mean, p_std=1.6, generator=g)
+        for sigma in (0.1, 0.5, 2.0):
+            assert edm.share_below(sigma, p_mean, 1.6) == pytest.approx(float((drawn < sigma).float().mean()),
+                                                                         abs=0.005)
+    assert edm.share_below(math.exp(0.7), 0.7, 1.6) == pytest.approx(0.5)  # the median is exp(p_mean)
+    with pytest.raises(ValueError, match="sigma"):
+        edm.share_below(0.0)
+    with pytest.raises(ValueError, match="p_std"):
+        edm.share_below(1.0, p_std=0.0)

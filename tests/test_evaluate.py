@@ -186,12 +186,86 @@ def test_appearance_metric_credits_no_motion_to_recoloured_objects():
     agree with the flow metric's where found) and the still, recoloured objects get none; the flow metric gives
     them some (the reason the appearance metric exists)."""
     flow = T.motion_metric_check(num_clips=4)
-    app = T.motion_metric_check(num_clips=4, metric=T.object_appearance_displacement)
+    app = T.motion_metric_check(num_clips=4, metric=T.object_appearance_motion)
     assert max(app["frozen frame"]) == 0.0
-    found = np.asarray(app["real clip"]) > 0
-    assert found.sum() >= 3
+    found = np.asarray(app["found"]["real clip"])
+    assert found.sum() >= 3 and all(np.asarray(app["real clip"])[~found] == 0.0)
+    assert not any(app["found"]["object flickers"]) and not any(app["found"]["object recolours"])
+    assert "found" not in flow  # a metric of px only
     assert np.asarray(app["real clip"])[found] == pytest.approx(np.asarray(flow["real clip"])[found], abs=4.0)
     for name in ("object flickers", "object recolours"):
         assert max(app[name]) == 0.0 < min(flow[name])
     with pytest.raises(ValueError, match="min_score"):
         T.object_appearance_displacement(np.zeros((2, 64, 64, 3), np.uint8), np.ones((64, 64), bool), min_score=2)
+
+
+def test_base_motion_check_puts_each_base_beside_the_known_answers(monkeypatch):
+    """The base's own rows come from generated_motion on the same clips; the flow result passed in is reused (not
+    sampled again), the appearance one is sampled with the appearance metric and brings its found flags."""
+    calls = []
+
+    def fake_generated_motion(pipelines, num_clips, seed, num_inference_steps, metric):
+        calls.append(metric)
+        return {"data": [9.0, 9.0], "toy": [2.0, 0.0], "found": {"data": [True, True], "toy": [True, False]}}
+
+    monkeypatch.setattr(T, "generated_motion", fake_generated_motion)
+    flow = {"data": [9.0, 9.0], "toy": [5.0, 3.0]}
+    checks = T.base_motion_check({"toy": object()}, num_clips=2, seed=30000, flow=flow)
+    assert calls == [T.object_appearance_motion]
+    assert checks["flow"]["toy (its own motion)"] == [5.0, 3.0] and "found" not in checks["flow"]
+    assert checks["appearance"]["toy (its own motion)"] == [2.0, 0.0]
+    assert checks["appearance"]["found"]["toy (its own motion)"] == [True, False]
+    rows = {r["video"]: r for r in T.motion_check_rows(checks)}
+    assert rows["toy (its own motion)"]["appearance: object found (%)"] == 50.0
+    assert "flow: object found (%)" not in rows["real clip"]
+    f = T.motion_check_figures(list(rows.values()), num_clips=2)
+    assert f["check_base"] == f"{100 * 4.0 / np.mean(checks['flow']['real clip']):.0f}"
+    assert f["check_found"] == str(sum(checks["appearance"]["found"]["real clip"]))
+    assert f["check_recolour_look"] == "0" and f["look_min_score"] == "0.7"
+    with pytest.raises(ValueError, match="flow must hold"):
+        T.base_motion_check({"other": object()}, num_clips=2, flow=flow)
+    with pytest.raises(ValueError, match="num_clips=3"):
+        T.base_motion_check({"toy": object()}, num_clips=3, flow=flow)
+    with pytest.raises(ValueError, match="rows must be"):
+        T.motion_check_figures(list(rows.values())[:2], num_clips=2)
+
+
+def test_appearance_following_asks_whether_the_object_arrives():
+    """A square dragged along the drawn path arrives; the same square left where it was is found but not at the
+    drag's end; one that stays and turns to noise is not found at all (a flow tracker would still follow its
+    pixels somewhere)."""
+    moving = _moving_square_video()
+    still = np.repeat(moving[:1], 8, axis=0)
+    noise = still.copy()
+    noise[-1, 24:40, 20:36] = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    brush = np.zeros((64, 64), bool)
+    brush[24:40, 20:36] = True
+    path = np.array([28.0, 32.0]) + np.arange(8)[:, None] * np.array([2.0, 1.0])  # 14 px right, 7 down
+    res = T.appearance_following({"moving": [moving], "still": [still], "noise": [noise]}, [path], [brush])
+    assert res["moving"]["found"] == [True] and res["moving"]["error"][0] < 1.0 and res["moving"]["at end"] == [True]
+    assert res["still"]["found"] == [True] and res["still"]["at end"] == [False]
+    assert res["still"]["error"][0] == pytest.approx(np.hypot(14.0, 7.0), abs=1.0)  # it stayed at the start
+    assert res["noise"]["found"] == [False] and np.isnan(res["noise"]["error"][0])
+    rows = {r["system"]: r for r in T.appearance_following_table(res, "still")}
+    assert rows["moving"]["found at the drag's end (%)"] == 100.0 and rows["still"]["object found (%)"] == 100.0
+    assert rows["noise"]["distance to the drag's end, found (px)"] is None
+    assert rows["still"]["at the end vs still (points)"] == "reference"
+    assert rows["moving"]["at the end vs still (points)"] == "+100 (one clip: no interval)"
+    with pytest.raises(ValueError, match="holds 2 videos"):
+        T.appearance_following({"moving": [moving, moving]}, [path], [brush])
+    with pytest.raises(ValueError, match="at_end"):
+        T.appearance_following({"moving": [moving]}, [path], [brush], at_end=0)
+    with pytest.raises(ValueError, match="reference"):
+        T.appearance_following_table(res, "nope")
+
+
+def test_appearance_following_table_pairs_clips_with_the_reference():
+    res = {"base": {"found": [True] * 4, "error": [9.0, 9.0, 1.0, 9.0], "at end": [False, False, True, False]},
+           "ctrl": {"found": [True] * 4, "error": [1.0, 2.0, 1.0, 9.0], "at end": [True, True, True, False]}}
+    rows = {r["system"]: r for r in T.appearance_following_table(res, "base", {"ctrl": "controller"})}
+    assert list(rows) == ["controller"]
+    same = {"base": res["base"], "copy": dict(res["base"])}
+    assert T.appearance_following_table(same, "base")[1]["at the end vs base (points)"] == "+0 (no clip differs)"
+    # paired differences 100, 100, 0, 0 points: mean +50
+    assert rows["controller"]["at the end vs base (points)"].startswith("+50 [")
+    assert rows["controller"]["distance to the drag's end, found (px)"] == pytest.approx(13 / 4)

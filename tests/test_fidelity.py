@@ -136,7 +136,7 @@ def test_sampling_lever_figures_reads_each_arm():
     assert (f["ms_noisy"], f["ms_noisy_noguid_colour"], f["ms_noisy_frame1"], f["ms_plain_frame1"]) == \
         ("13", "10", "18.1", "24.0")
     assert f["ms_data_bucket"] == "30" and f["ms_data_colour"] == "5"  # NaN colour shifts are left out
-    assert (f["ms_shipped_default"], f["ms_shipped_255"], f["ms_shipped_35"]) == ("40", "50", "20")
+    assert (f["ms_shipped"], f["ms_shipped_255"], f["ms_shipped_35"]) == ("40", "50", "20")
     assert f["ms_shipped_255_gap"] == "+10 [+2, +18]"
     assert (f["ms_plain_min"], f["ms_plain_max"], f["ms_plain_colour"]) == ("19", "32", "40")
     assert (f["ms_plain_noguid"], f["ms_plain_noguid_colour"], f["ms_robust"]) == ("32", "35", "48")
@@ -173,6 +173,9 @@ def test_base_motion_rows_real_clips_first_then_each_appearance_arm():
         ("real clips", ""), ("base B", "default"), ("base B", fidelity.CEILING),
         ("base A", "default")]  # arms without appearance and ceilings not measured: left out
     assert rows[2]["motion by flow (%)"] == 50.0 and rows[2]["motion by appearance (%)"] == 50.0
+    # B's default arm against its own ceiling, clip by clip: (10 - 4, 10 - 6) / mean real 10 -> +60, +40 points
+    assert rows[1][fidelity.CEILING_GAP].startswith("+50 [") and rows[2][fidelity.CEILING_GAP] is None
+    assert rows[3][fidelity.CEILING_GAP] is None  # base A: no ceiling measured
     del rows[2]
     assert rows[0]["object found (%)"] == 50.0 and rows[0]["colour shift"] == 5.0 and rows[0]["frame 1 (dB)"] is None
     assert rows[1]["motion by flow (%)"] == 100.0 and rows[1]["motion by appearance (%)"] == 100.0
