@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-__all__ = ["VERDICTS", "t_interval", "bootstrap_interval", "verdict", "smallest_detectable_effect",
+__all__ = ["VERDICTS", "t_interval", "interval_text", "bootstrap_interval", "verdict", "smallest_detectable_effect",
            "entries_for_power"]
 
 #: The verdicts of :func:`verdict`.
@@ -60,6 +60,13 @@ def t_interval(values, confidence: float = 0.95) -> dict:
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
     m = float(v.mean())
     return {"mean": m, "low": m - half, "high": m + half, "se": se, "df": n - 1, "n": n}
+
+
+def interval_text(interval: dict, digits: int = 0, scale: float = 1.0) -> str:
+    """An interval of :func:`t_interval` (``mean``, ``low``, ``high``) as the page prints it: ``"+m [+l, +h]"``,
+    signed, with ``digits`` decimals, each value times ``scale`` (e.g. 100 for a share in percentage points)."""
+    m, lo, hi = (scale * interval[k] for k in ("mean", "low", "high"))
+    return f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
 def bootstrap_interval(differences, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict:

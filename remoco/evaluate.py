@@ -10,7 +10,7 @@ import torch
 
 from .clips import TrainClips, collate_clips
 from .config import TrainConfig, preset_config
-from .decide import t_interval
+from .decide import interval_text, t_interval
 from .objective import Denoiser, FrozenEncoders, edm_training_batch
 from .runs import seed_int
 from .tracking import appearance_match, motion_distance, video_frames
@@ -26,6 +26,7 @@ __all__ = [
     "object_displacement",
     "APPEARANCE_MIN_SCORE",
     "APPEARANCE_MARGIN",
+    "recognised_object",
     "object_appearance_motion",
     "object_appearance_displacement",
     "generated_motion",
@@ -161,11 +162,10 @@ def appearance_following(videos: dict, trajectories, brushes, at_end: float = AT
             raise ValueError(f"videos[{name!r}] holds {len(vids)} videos for {len(trajectories)} trajectories")
         found, error = [], []
         for video, traj, brush in zip(vids, trajectories, brushes):
-            match = appearance_match(video, brush, distractor_from=APPEARANCE_MIN_SCORE)
-            ok = match.found(APPEARANCE_MIN_SCORE, APPEARANCE_MARGIN)
+            match = recognised_object(video, brush)
             drawn = np.asarray(traj, float)[-1] - np.asarray(traj, float)[0]
-            found.append(bool(ok))
-            error.append(float(np.hypot(*(np.asarray(match.shift, float) - drawn))) if ok else float("nan"))
+            found.append(match is not None)
+            error.append(float("nan") if match is None else float(np.hypot(*(np.asarray(match.shift) - drawn))))
         out[name] = {"found": found, "error": error,
                      "at end": [bool(f and e <= at_end) for f, e in zip(found, error)]}
     return out
@@ -190,8 +190,7 @@ def appearance_following_table(following: dict, reference: str, labels: dict | N
         if d.any() and d.size < 2:
             gap = f"{d.mean():+.0f} (one clip: no interval)"
         elif d.any():
-            i = t_interval(d)
-            gap = f"{i['mean']:+.0f} [{i['low']:+.0f}, {i['high']:+.0f}]"
+            gap = interval_text(t_interval(d))
         rows.append({"system": labels[name] if labels else name, "object found (%)": 100 * float(np.mean(r["found"])),
                      "found at the drag's end (%)": 100 * float(at_end.mean()),
                      "distance to the drag's end, found (px)": float(np.nanmean(errors)) if np.isfinite(errors).any()
@@ -249,6 +248,19 @@ APPEARANCE_MIN_SCORE = 0.7
 APPEARANCE_MARGIN = 0.05
 
 
+def recognised_object(video, region, min_score: float = APPEARANCE_MIN_SCORE,
+                      margin: float = APPEARANCE_MARGIN):
+    """The frame-1 object of ``region`` found again in the last frame of ``video`` by its look
+    (:func:`remoco.tracking.appearance_match`): the match where it scores at least ``min_score`` and beats every
+    distractor in frame 1's background by more than ``margin``, else None (no longer recognisable)."""
+    if not -1.0 <= float(min_score) <= 1.0:
+        raise ValueError(f"min_score must be an NCC score in [-1, 1], got {min_score}")
+    if not 0.0 <= float(margin) < 2.0:
+        raise ValueError(f"margin must be an NCC difference in [0, 2), got {margin}")
+    match = appearance_match(video, region, distractor_from=min_score)
+    return match if match.found(min_score, margin) else None
+
+
 def object_appearance_motion(video, region, min_score: float = APPEARANCE_MIN_SCORE,
                              margin: float = APPEARANCE_MARGIN) -> tuple[float, bool]:
     """How far the object of ``region`` (frame-1 (H, W) bool mask) has moved by the last frame of ``video``, as
@@ -256,12 +268,8 @@ def object_appearance_motion(video, region, min_score: float = APPEARANCE_MIN_SC
     template in the last frame (:func:`remoco.tracking.appearance_match`) when that match scores at least
     ``min_score`` and beats every distractor in frame 1's background by more than ``margin``; ``(0.0, False)``
     otherwise (the object is no longer recognisable, so no motion of it is credited)."""
-    if not -1.0 <= float(min_score) <= 1.0:
-        raise ValueError(f"min_score must be an NCC score in [-1, 1], got {min_score}")
-    if not 0.0 <= float(margin) < 2.0:
-        raise ValueError(f"margin must be an NCC difference in [0, 2), got {margin}")
-    match = appearance_match(video, region, distractor_from=min_score)
-    return (match.distance, True) if match.found(min_score, margin) else (0.0, False)
+    match = recognised_object(video, region, min_score, margin)
+    return (0.0, False) if match is None else (match.distance, True)
 
 
 def object_appearance_displacement(video, region, min_score: float = APPEARANCE_MIN_SCORE) -> float:
@@ -358,17 +366,18 @@ def base_motion_check(pipelines: dict, num_clips: int = 12, seed: int = 30000, n
     noises); the appearance check (:func:`object_appearance_motion`) carries ``"found"``. ``flow``: a
     :func:`generated_motion` result already computed with these clips, seed and steps (reused, not sampled
     again). The input of :func:`motion_check_rows`."""
+    if flow is not None:
+        missing = sorted(set(pipelines) - set(flow))
+        if missing:
+            raise ValueError(f"flow must hold every pipeline's px, missing {missing}")
+        if len(flow[next(iter(pipelines))]) != num_clips:
+            raise ValueError(f"flow must be measured on num_clips={num_clips} clips, got "
+                             f"{len(flow[next(iter(pipelines))])}")
     checks = {}
     for label, metric in (("flow", object_displacement), ("appearance", object_appearance_motion)):
         check = motion_metric_check(num_clips, seed, metric=metric)
         gen = flow if label == "flow" and flow is not None else generated_motion(
             pipelines, num_clips, seed, num_inference_steps, metric=metric)
-        missing = sorted(set(pipelines) - set(gen))
-        if missing:
-            raise ValueError(f"flow must hold every pipeline's px, missing {missing}")
-        if len(gen[next(iter(pipelines))]) != num_clips:
-            raise ValueError(f"flow must be measured on num_clips={num_clips} clips, got "
-                             f"{len(gen[next(iter(pipelines))])}")
         for name in pipelines:
             check[f"{name} (its own motion)"] = gen[name]
             if "found" in gen:

@@ -264,7 +264,7 @@ def sampling_lever_figures(levers: dict) -> dict[str, str]:
     out = {"ms_clips": str(levers["clips"]), "ms_data_bucket": f"{np.median(levers['data buckets']):.0f}",
            "ms_data_colour": f"{np.nanmean(levers['data colour shift']):.0f}",
            "ms_shipped_255": f"{motion('shipped', b255):.0f}", "ms_shipped_35": f"{motion('shipped', b35):.0f}",
-           "ms_shipped_255_gap": f"{100 * gap['mean']:+.0f} [{100 * gap['low']:+.0f}, {100 * gap['high']:+.0f}]",
+           "ms_shipped_255_gap": decide.interval_text(gap, scale=100),
            "ms_plain_min": f"{min(plain):.0f}", "ms_plain_max": f"{max(plain):.0f}"}
     real = np.mean(levers["data appearance px"]) if "data appearance px" in levers else None
     if real is not None:
@@ -325,8 +325,8 @@ def base_motion_rows(levers: dict, labels: dict[str, str]) -> list[dict]:
         for arm, r in measured:
             gap = None
             if ceiling is not None and arm != CEILING:
-                d = decide.t_interval(100 * (np.asarray(r["appearance px"]) - ceiling["appearance px"]) / real_look)
-                gap = f"{d['mean']:+.0f} [{d['low']:+.0f}, {d['high']:+.0f}]"
+                gap = decide.interval_text(decide.t_interval(
+                    100 * (np.asarray(r["appearance px"]) - ceiling["appearance px"]) / real_look))
             rows.append({"base": label, "sampling": arm, flow: 100 * np.mean(r["base px"]) / real_flow,
                          look: 100 * np.mean(r["appearance px"]) / real_look,
                          found: 100 * np.mean(r["appearance found"]),

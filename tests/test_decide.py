@@ -65,3 +65,9 @@ def test_bad_inputs_are_named():
         decide.entries_for_power(1.0, 0.0)
     with pytest.raises(ValueError, match="interval"):
         decide.verdict({"low": 1.0, "high": 0.0})
+
+
+def test_interval_text_prints_a_signed_interval():
+    i = {"mean": 0.1, "low": -0.024, "high": 0.181}
+    assert decide.interval_text(i, scale=100) == "+10 [-2, +18]"
+    assert decide.interval_text({"mean": -1.234, "low": -2.0, "high": 0.5}, digits=2) == "-1.23 [-2.00, +0.50]"
