@@ -26,6 +26,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``shipped``           the shipped toy checkpoints: ship and load
 ``sampling``          many videos at once, each as if sampled alone: the evaluations' sampler
 ``fidelity``          what the toy keeps of its input: VAE reconstruction, first frame, object colour
+``restart``           where along the noise scale a base loses the object: sampling restarted from a noised clip
 ``tracking``          MD-Vid: trackers, the no-motion ceiling and share of the way; known-answer validation
 ``evaluate``          chapter 5's trajectory following, generated motion, condition ablation
 ``metrics``           the paper's metrics (MD-Vid, MD-Img, Frame Consis., FID, FVD, flow magnitude), labelled

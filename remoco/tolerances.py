@@ -100,6 +100,10 @@ QUANTITIES: dict[str, Tolerance] = {
                                   rtol=0.04, why="as the distance"),
     "object_motion_pct": Tolerance("that displacement as a share of the data's (%)", atol=2.0, rtol=0.04,
                                    why="as the distance"),
+    "object_look_px": Tolerance("displacement of an object found again by its appearance in sampled videos, mean "
+                                "over clips, none where not found (px)", atol=2.0, rtol=0.04,
+                                why="a clip whose object is found or lost at the NCC threshold adds or removes its "
+                                    "whole displacement: one clip of 12"),
     "loss_change_pct": Tolerance("change of the held-out denoising loss against no condition (%)", atol=0.3,
                                  rtol=0.02, why="float32 UNet forward passes"),
     "single_video_px": Tolerance("distance of one sampled video's tracked point to the drawn path (px)",
@@ -183,6 +187,15 @@ CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
         "column:found at the drag's end (%)": "clips_found_pct",
         "column:at the end vs *": "clips_found_pct",
         "column:distance to the drag's end*": "video_distance_px",
+        "glue:check_base": "object_motion_pct",
+        "glue:check_base_look": "clips_found_pct",
+        "glue:check_flicker": "object_motion_pct",
+        "glue:check_recolour": "object_motion_pct",
+        "glue:check_frozen": "object_motion_px",
+        "column:flow (% of the real clip)": "object_motion_pct",
+        "column:flow (px)": "object_motion_px",
+        "column:appearance (% of the real clip)": "clips_found_pct",
+        "column:appearance (px)": "object_look_px",
     },
     "06_evaluation": {
         "glue:live_dis_*": "known_answer_share",
