@@ -74,7 +74,9 @@ def main(argv=None) -> int:
         trained = json.loads((Path(folder) / "provenance.json").read_text())["config"]
         lat = torch.stack([restart.clip_latents(base.vae, v) for v in vids])  # (N, L, C, h, w)
         copy = (lat[:, :1] - lat).pow(2).mean(dim=(2, 3, 4)).sqrt()
-        res = {"folder": folder, "trained": {k: trained.get(k) for k in ("max_steps", "p_mean", "vae_kind")},
+        trained = {k: trained.get(k) for k in ("max_steps", "p_mean", "vae_kind", "unet_channels")}
+        res = {"folder": folder, "trained": trained,
+               "unet parameters": sum(p.numel() for p in base.unet.parameters()),
                "latent rms": float(lat.pow(2).mean().sqrt()),
                "copy frame 1": {"latent rmse": copy.mean(dim=1).tolist(),
                                 "latent rmse per frame": copy.mean(dim=0).tolist()},

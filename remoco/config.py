@@ -112,6 +112,9 @@ class TrainConfig:
     motion_bucket_id: int = 127        # SVD's motion score (micro-conditioning) when motion_bucket="fixed"
     motion_bucket: str = "fixed"       # fixed (motion_bucket_id for every clip) | flow (each clip's score)
     motion_bucket_scale: float = 40.0  # motion_bucket="flow": bucket = round(mean |f| * scale), <= 255
+    # ---- toy UNet (toy base only; the controller stage reads the base's own)
+    unet_channels: tuple = (64, 64, 64)  # toy 3D-UNet widths per level (models.toy_unet_config)
+    unet_attention: str = "middle"     # middle (cross/temporal attention at the middle level only) | all (every level)
     # ---- VAE (toy base only)
     vae_steps: int = 0
     vae_batch_size: int = 2
@@ -236,6 +239,13 @@ class TrainConfig:
                            for c in self.vae_channels)):
             fail("vae_channels", "three multiples of 32 (the VAE's GroupNorm has 32 groups); 3 levels keep factor 4")
         self.vae_channels = tuple(self.vae_channels)
+        if (not isinstance(self.unet_channels, (tuple, list)) or len(self.unet_channels) != 3
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 32 and c % 32 == 0
+                           for c in self.unet_channels)):
+            fail("unet_channels", "three multiples of 32 (the UNet's GroupNorm has 32 groups), one per level")
+        self.unet_channels = tuple(self.unet_channels)
+        if self.unet_attention not in ("middle", "all"):
+            fail("unet_attention", "'middle' (the toy preset) or 'all'")
         pos_int("vae_layers_per_block")
         pos_int("vae_latent_channels")
         if self.vae_loss not in ("mse", "l1+mse"):
@@ -270,6 +280,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["adam_betas"] = list(self.adam_betas)
         d["vae_channels"] = list(self.vae_channels)
+        d["unet_channels"] = list(self.unet_channels)
         return d
 
     def fingerprint(self, stage: str | None = None) -> str:
@@ -319,7 +330,7 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         cls.check_field_names(d)
         d = dict(d)
-        for name in ("adam_betas", "vae_channels"):
+        for name in ("adam_betas", "vae_channels", "unet_channels"):
             if name in d and isinstance(d[name], list):
                 d[name] = tuple(d[name])
         return cls(**d)
@@ -387,7 +398,7 @@ _CONTROLLER_FIELDS = frozenset({"variant", "k", "r_min", "r_max", "condition_var
 #: Fields the UNet and controller stages read but the VAE stage does not.
 _DENOISER_FIELDS = frozenset({"max_steps", "lr", "batch_size", "grad_accum", "p_mean", "p_std", "cond_aug_mean",
                               "cond_aug_std", "cond_dropout", "fps", "motion_bucket_id", "motion_bucket",
-                              "motion_bucket_scale", "cache_latents"})
+                              "motion_bucket_scale", "cache_latents", "unet_channels", "unet_attention"})
 #: ``TrainConfig.fingerprint(stage)``: the fields each stage ignores (the VAE/UNet fields stay in the
 #: controller's fingerprint: they name the base it was trained on only through ``base``, but cost nothing).
 _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "preset"},
@@ -398,7 +409,7 @@ _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "pres
 #: Fields added after the first runs, with the default that reproduces those runs (fingerprint leaves them out there).
 _LATE_FIELDS = {"photos": "bench", "vae_channels": (32, 32, 32), "vae_layers_per_block": 1, "vae_latent_channels": 4,
                 "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None, "vae_kind": "temporal",
-                "vae_latent_noise": 0.0}
+                "vae_latent_noise": 0.0, "unet_channels": (64, 64, 64), "unet_attention": "middle"}
 
 
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:

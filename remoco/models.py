@@ -69,8 +69,10 @@ def quiet_transformers():
 
 
 # --------------------------------------------------------------------------------------------- configs
-def toy_unet_config(latent_channels: int = 4) -> dict:
-    """Config of the toy 3D-UNet: 3 levels of 64 channels, attention only at the middle level.
+def toy_unet_config(latent_channels: int = 4, block_out_channels=(64, 64, 64), attention: str = "middle") -> dict:
+    """Config of the toy 3D-UNet: 3 levels of 64 channels, attention only at the middle level (the toy preset;
+    ``block_out_channels`` and ``attention="all"``, attention at every level, are the ``unet_channels`` and
+    ``unet_attention`` of :class:`~remoco.config.TrainConfig`, a capacity lever chapter 5 measures).
 
     Constraints kept from SVD: every channel count is a multiple of 32 (GroupNorm with 32 groups),
     ``in_channels`` = 2 x ``latent_channels`` (noised latents ++ reference-frame latent, pathway a; SVD: 2 x 4),
@@ -85,21 +87,27 @@ def toy_unet_config(latent_channels: int = 4) -> dict:
     can; measured here with the same VAE and 1000 steps, the training loss after 1000 steps was 0.27
     with (64, 64, 64) against 0.40 with (32, 64, 64), for 0.35 s against 0.29 s per step.
     """
+    block_out_channels = tuple(int(c) for c in block_out_channels)
+    if len(block_out_channels) != 3 or any(c < 32 or c % 32 for c in block_out_channels):
+        raise ValueError(f"block_out_channels must be 3 multiples of 32, got {block_out_channels!r}")
+    if attention not in ("middle", "all"):
+        raise ValueError(f"attention must be 'middle' or 'all', got {attention!r}")
+    every = attention == "all"
     return dict(
         sample_size=TOY_HEIGHT // 4,
         in_channels=2 * int(latent_channels),
         out_channels=int(latent_channels),
         down_block_types=(
-            "DownBlockSpatioTemporal",
+            "CrossAttnDownBlockSpatioTemporal" if every else "DownBlockSpatioTemporal",
             "CrossAttnDownBlockSpatioTemporal",
-            "DownBlockSpatioTemporal",
+            "CrossAttnDownBlockSpatioTemporal" if every else "DownBlockSpatioTemporal",
         ),
         up_block_types=(
-            "UpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal" if every else "UpBlockSpatioTemporal",
             "CrossAttnUpBlockSpatioTemporal",
-            "UpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal" if every else "UpBlockSpatioTemporal",
         ),
-        block_out_channels=(64, 64, 64),
+        block_out_channels=block_out_channels,
         addition_time_embed_dim=32,
         projection_class_embeddings_input_dim=3 * 32,
         layers_per_block=1,
@@ -240,9 +248,10 @@ def build_unet(config: dict | None = None, device: str | torch.device | None = N
     return unet.to(device) if device is not None else unet
 
 
-def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
+def build_toy_components(seed: int = 0, vae_config: dict | None = None, unet_config: dict | None = None) -> dict:
     """The five SVD components of the toy preset, randomly initialised from ``seed`` (deterministic).
-    ``vae_config``: the VAE's :func:`toy_vae_config` (default: its defaults)."""
+    ``vae_config``: the VAE's :func:`toy_vae_config` (default: its defaults); ``unet_config``: the UNet's
+    :func:`toy_unet_config` (default: the toy preset's, with the VAE's latent channels)."""
     with quiet_transformers():
         from diffusers import (
             EulerDiscreteScheduler,
@@ -256,7 +265,7 @@ def build_toy_components(seed: int = 0, vae_config: dict | None = None) -> dict:
     try:
         torch.manual_seed(seed)
         vae_config = vae_config or toy_vae_config()
-        unet = build_unet(toy_unet_config(vae_config["latent_channels"]))
+        unet = build_unet(unet_config or toy_unet_config(vae_config["latent_channels"]))
         torch.manual_seed(seed + 1)
         vae = toy_vae_class(vae_config)(**vae_config)
         torch.manual_seed(seed + 2)

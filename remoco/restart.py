@@ -139,7 +139,8 @@ def restart_rows(study: dict, labels: dict[str, str]) -> list[dict]:
 
 #: The bases of ``benchmarks/restart_noise.py``'s stored study and the short names chapter 5's glue uses for them.
 RESTART_SLUGS = {"plain": "plain", "shipped": "shipped", "p_mean 0 base": "pm00", "6,000-step base": "long6k",
-                 "plain, noise-robust decoder": "robust", "noisy-latent VAE base (0.15)": "noisy15"}
+                 "plain, noise-robust decoder": "robust", "noisy-latent VAE base (0.15)": "noisy15",
+                 "wide UNet (64, 128, 128)": "wide"}
 
 
 def restart_figures(study: dict) -> dict[str, str]:

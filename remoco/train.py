@@ -279,6 +279,13 @@ def toy_vae_config_of(cfg: TrainConfig) -> dict:
                           kind=cfg.vae_kind)
 
 
+def toy_unet_config_of(cfg: TrainConfig) -> dict:
+    """The toy 3D-UNet architecture a config asks for (:func:`remoco.models.toy_unet_config`)."""
+    from .models import toy_unet_config
+
+    return toy_unet_config(cfg.vae_latent_channels, cfg.unet_channels, cfg.unet_attention)
+
+
 def vae_from_checkpoint(cfg: TrainConfig, checkpoint) -> nn.Module:
     """The toy VAE of a VAE-stage training checkpoint folder (``.../vae/checkpoints/checkpoint-NNNNNN``, its
     ``model.safetensors``), in eval mode; ``cfg`` names its architecture."""
@@ -408,7 +415,8 @@ def denoiser_setup(cfg: TrainConfig, stage: str, device, vae_path: Path | None =
     from . import edm, models
 
     if stage == "unet":
-        comps = models.build_toy_components(cfg.seed, vae_config=toy_vae_config_of(cfg))
+        comps = models.build_toy_components(cfg.seed, vae_config=toy_vae_config_of(cfg),
+                                            unet_config=toy_unet_config_of(cfg))
         if vae_path is not None:
             from .toy_vae import load_vae
 

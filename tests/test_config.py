@@ -87,6 +87,10 @@ def test_stage_fingerprint_ignores_later_stages():
     assert c.replace(p_mean=0.9).fingerprint("vae") == c.fingerprint("vae")
     assert c.replace(p_mean=0.9).fingerprint("unet") != c.fingerprint("unet")
     assert c.replace(vae_lr=5e-4).fingerprint("vae") != c.fingerprint("vae")
+    # the UNet's size is the UNet's: a wider or all-attention UNet reuses the VAE, not the UNet
+    for change in ({"unet_channels": (64, 128, 128)}, {"unet_attention": "all"}):
+        assert c.replace(**change).fingerprint("vae") == c.fingerprint("vae"), change
+        assert c.replace(**change).fingerprint("unet") != c.fingerprint("unet"), change
     # the controller's fingerprint sees everything but the stage name
     assert c.replace(k=2).fingerprint("controller") != c.fingerprint("controller")
     assert c.replace(stage="unet").fingerprint("unet") == c.fingerprint("unet")
@@ -106,7 +110,23 @@ def test_fields_added_later_keep_older_fingerprints_until_set():
 
     assert c.fingerprint() == hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     for change in ({"photos": "train"}, {"vae_channels": (32, 64, 64)}, {"vae_loss": "l1+mse"}, {"vae_frames": 4},
-                   {"vae_norm_channels": 4}, {"vae_kind": "plain"}, {"vae_latent_noise": 0.5}):
+                   {"vae_norm_channels": 4}, {"vae_kind": "plain"}, {"vae_latent_noise": 0.5},
+                   {"unet_channels": (64, 128, 128)}, {"unet_attention": "all"}):
         assert c.replace(**change).fingerprint() != c.fingerprint(), change
     assert c.replace(vae_frames=4).fingerprint("controller") != c.fingerprint("controller")
     assert c.replace(vae_frames=4).fingerprint("unet") != c.fingerprint("unet")  # the UNet learns the VAE's latents
+
+
+@pytest.mark.parametrize("bad", [dict(unet_channels=(64, 64)), dict(unet_channels=(64, 48, 64)),
+                                 dict(unet_channels=(64, True, 64)), dict(unet_attention="top")])
+def test_unet_size_fields_are_checked(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        T.preset_config("toy-cpu", "base", **bad)
+
+
+def test_unet_channels_round_trip_through_yaml(tmp_path):
+    c = T.preset_config("toy-cpu", "base", unet_channels=[64, 128, 128], unet_attention="all")
+    assert c.unet_channels == (64, 128, 128)
+    c.to_yaml(tmp_path / "c.yaml")
+    back = T.TrainConfig.from_yaml(tmp_path / "c.yaml")
+    assert back == c and back.fingerprint("unet") == c.fingerprint("unet")

@@ -39,6 +39,26 @@ def test_toy_config_constraints():
     assert svd["block_out_channels"] == (320, 640, 1280, 1280) and svd["num_frames"] == 14
 
 
+def test_toy_unet_size_lever_builds_and_keeps_the_interface():
+    import torch
+
+    wide = models.toy_unet_config(4, (64, 128, 128), attention="all")
+    assert wide["block_out_channels"] == (64, 128, 128)
+    assert all(t.startswith("CrossAttn") for t in wide["down_block_types"] + wide["up_block_types"])
+    preset = models.toy_unet_config()
+    assert [t.startswith("CrossAttn") for t in preset["down_block_types"]] == [False, True, False]
+    small, big = models.build_unet(preset), models.build_unet(wide)
+    assert models.count_parameters(big) > 2 * models.count_parameters(small)
+    torch.manual_seed(0)
+    x, ehs, ids = torch.randn(1, 2, 8, 16, 16), torch.randn(1, 1, 32), torch.randn(1, 3)
+    with torch.no_grad():
+        assert big(x, torch.tensor([0.5]), ehs, ids).sample.shape == (1, 2, 4, 16, 16)
+    with pytest.raises(ValueError, match="block_out_channels"):
+        models.toy_unet_config(4, (64, 100, 128))
+    with pytest.raises(ValueError, match="attention"):
+        models.toy_unet_config(4, attention="everywhere")
+
+
 def test_toy_components_are_svd_classes(toy):
     from diffusers import (
         AutoencoderKLTemporalDecoder,
