@@ -118,21 +118,17 @@ def _first_frame(video) -> np.ndarray:
 
 
 def restart_rows(study: dict, labels: dict[str, str]) -> list[dict]:
-    """One row per starting noise level of a restart study (``{"sigmas": [...], "systems": {name: {"restart":
-    {str(sigma): {"appearance found": [bool per clip], "psnr": [dB per clip]}}, "decoder alone": {"0.0": ...}}}}``),
-    a column pair per base of ``labels`` (``{name: label}``): the share of clips whose object is found (%) and the
-    video's PSNR to the real clip (dB); the first row is the real clips through each base's autoencoder."""
-    def cells(r: dict, label: str) -> dict:
-        return {f"{label}: found (%)": 100 * float(np.mean(r["appearance found"])),
-                f"{label}: PSNR (dB)": float(np.mean(r["psnr"]))}
-
-    rows = [{"starting noise level σ": "none (its autoencoder alone)"}]
+    """One row per base of ``labels`` (``{name: label}``) in a restart study (``{"sigmas": [...], "systems": {name:
+    {"restart": {str(sigma): {"appearance found": [bool per clip]}}, "decoder alone": {"0.0": ...}}}}``): the share
+    of clips whose object is found (%) through its autoencoder alone, then after a restart from each starting level
+    (columns ``"from σ = <level>"``)."""
+    rows = []
     for name, label in labels.items():
-        rows[0] |= cells(study["systems"][name]["decoder alone"]["0.0"], label)
-    for sigma in study["sigmas"]:
-        row = {"starting noise level σ": f"{float(sigma):g}"}
-        for name, label in labels.items():
-            row |= cells(study["systems"][name]["restart"][str(sigma)], label)
+        res = study["systems"][name]
+        alone = res["decoder alone"]["0.0"]["appearance found"]
+        row = {"base": label, "autoencoder alone": 100 * float(np.mean(alone))}
+        for sigma in study["sigmas"]:
+            row[f"from σ = {float(sigma):g}"] = 100 * float(np.mean(res["restart"][str(sigma)]["appearance found"]))
         rows.append(row)
     return rows
 
