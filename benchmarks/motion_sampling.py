@@ -56,7 +56,8 @@ ARMS = {
 }
 
 #: The training settings of each base kept beside its results (from its provenance.json).
-TRAINED_FIELDS = ("max_steps", "p_mean", "p_std", "vae_kind", "vae_steps", "vae_latent_noise")
+TRAINED_FIELDS = ("max_steps", "p_mean", "p_std", "vae_kind", "vae_steps", "vae_latent_noise", "unet_channels",
+                  "unet_attention")
 
 #: The arms whose videos are also measured by appearance (about 1 s a clip on 2 threads).
 APPEARANCE_ARMS = ("default (bucket 127, guidance 1 → 3)", "bucket 255", "no guidance (1 → 1)")
@@ -135,6 +136,9 @@ def main(argv=None) -> int:
         if (old["clips"], old["seed"]) != (a.clips, seed):
             raise SystemExit(f"--merge: {a.out} holds {old['clips']} clips from seed {old['seed']}, not {a.clips}")
         out["systems"], out["arms"] = old["systems"], old["arms"] | arms
+        for res in out["systems"].values():  # measured before machines were recorded per base
+            res.setdefault("machine", old["machine"])
+        out["machine"] = old["machine"]
         out["appearance arms"] = sorted(set(old.get("appearance arms", [])) | set(a.appearance_arms))
     else:
         out["appearance arms"] = sorted(a.appearance_arms)
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
         base = shipped.load_shipped_base(Path(folder))
         trained = json.loads((Path(folder) / "provenance.json").read_text())["config"]
         res = {"folder": folder, "motion_bucket": trained["motion_bucket"], "arms": {},
-               "trained": {k: trained.get(k) for k in TRAINED_FIELDS}}
+               "machine": speed.machine_summary(), "trained": {k: trained.get(k) for k in TRAINED_FIELDS}}
         if a.merge and name in out["systems"]:  # keep the arms not re-run now
             res["arms"] = {k: v for k, v in out["systems"][name]["arms"].items() if k not in arms}
         recs = [fidelity.reconstruct(base.vae, c.video.numpy()) for c in clips]

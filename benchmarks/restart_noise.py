@@ -16,6 +16,10 @@ base is given), the error of a denoiser that ignores the noisy clip.
 
     .venv/bin/python benchmarks/restart_noise.py --system plain=runs/plain-ship/toy-base \\
         --system shipped=data/checkpoints/toy-base --out results/restart_noise.json
+    .venv/bin/python benchmarks/restart_noise.py --merge --reference "plain (retrained, AMD EPYC)" \\
+        --system "attention at every level=runs/base-attn/unet/final"   # paired with a base retrained beside it
+
+Each base records the processor it was measured on; ``--merge`` keeps the bases already in ``--out`` as they are.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "results" / "restart_noise.json"))
     ap.add_argument("--merge", action="store_true", help="keep the systems already in --out")
+    ap.add_argument("--reference", default="plain",
+                    help="the base these systems are paired with clip by clip where they share its autoencoder "
+                         "(chapter 5's gaps; a base retrained on another machine needs its own reference)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     seed = 12345
@@ -68,14 +75,17 @@ def main(argv=None) -> int:
         if (old["clips"], old["seed"], old["sigmas"]) != (a.clips, seed, a.sigmas):
             raise SystemExit(f"--merge: {a.out} was measured on other clips or levels")
         out["systems"] = old["systems"]
+        for res in out["systems"].values():  # measured before machines were recorded per base
+            res.setdefault("machine", old["machine"])
+        out["machine"] = old["machine"]
     for text in a.system:
         name, _, folder = text.partition("=")
         base = shipped.load_shipped_base(Path(folder))
         trained = json.loads((Path(folder) / "provenance.json").read_text())["config"]
         lat = torch.stack([restart.clip_latents(base.vae, v) for v in vids])  # (N, L, C, h, w)
         copy = (lat[:, :1] - lat).pow(2).mean(dim=(2, 3, 4)).sqrt()
-        trained = {k: trained.get(k) for k in ("max_steps", "p_mean", "vae_kind", "unet_channels")}
-        res = {"folder": folder, "trained": trained,
+        trained = {k: trained.get(k) for k in ("max_steps", "p_mean", "vae_kind", "unet_channels", "unet_attention")}
+        res = {"folder": folder, "trained": trained, "machine": speed.machine_summary(), "reference": a.reference,
                "unet parameters": sum(p.numel() for p in base.unet.parameters()),
                "latent rms": float(lat.pow(2).mean().sqrt()),
                "copy frame 1": {"latent rmse": copy.mean(dim=1).tolist(),

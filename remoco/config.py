@@ -234,16 +234,12 @@ class TrainConfig:
                 fail("clip_kinds", f"None or a dict {{kind: weight >= 0}} over {KINDS} with a positive sum")
         if self.photos not in ("bench", "train"):
             fail("photos", "'bench' (data.PHOTO_NAMES) or 'train' (data.TRAIN_PHOTOS)")
-        if (not isinstance(self.vae_channels, (tuple, list)) or len(self.vae_channels) != 3
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 32 and c % 32 == 0
-                           for c in self.vae_channels)):
+        if level_channels(self.vae_channels) is None:
             fail("vae_channels", "three multiples of 32 (the VAE's GroupNorm has 32 groups); 3 levels keep factor 4")
-        self.vae_channels = tuple(self.vae_channels)
-        if (not isinstance(self.unet_channels, (tuple, list)) or len(self.unet_channels) != 3
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 32 and c % 32 == 0
-                           for c in self.unet_channels)):
+        self.vae_channels = level_channels(self.vae_channels)
+        if level_channels(self.unet_channels) is None:
             fail("unet_channels", "three multiples of 32 (the UNet's GroupNorm has 32 groups), one per level")
-        self.unet_channels = tuple(self.unet_channels)
+        self.unet_channels = level_channels(self.unet_channels)
         if self.unet_attention not in ("middle", "all"):
             fail("unet_attention", "'middle' (the toy preset) or 'all'")
         pos_int("vae_layers_per_block")
@@ -376,6 +372,17 @@ PRESETS: dict[str, dict] = {
         vae_steps=0, checkpoint_every=1000, flow_source="dot", cache_latents=False, cache_clips=False, num_workers=8,
     ),
 }
+
+
+def level_channels(value) -> tuple[int, int, int] | None:
+    """``value`` as a tuple if it is three ints, each a multiple of 32 (diffusers' GroupNorm has 32 groups), one per
+    level of a toy VAE or UNet (three levels keep the spatial factor 4); None otherwise. The one check behind
+    ``vae_channels``, ``unet_channels`` and :func:`remoco.models.toy_unet_config`."""
+    if not isinstance(value, (tuple, list)) or len(value) != 3:
+        return None
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 32 and c % 32 == 0 for c in value):
+        return None
+    return tuple(value)
 
 
 def paper_k(height: int, width: int, paper_k_value: int = 8, paper_height: int = 320) -> int:

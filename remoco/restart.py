@@ -22,8 +22,8 @@ import torch
 
 from . import decide
 from .models import vae_scale_factor
-from .speed import autocast_module
-from .video import as_uint8_frames
+from .speed import sampler_autocast
+from .video import as_uint8_frames, as_uint8_image
 
 __all__ = ["SIGMA_MIN", "RESTART_SLUGS", "karras_sigmas", "clip_latents", "decoded_videos", "restarted_videos",
            "restart_rows", "restart_figures", "restart_plot"]
@@ -96,8 +96,7 @@ def restarted_videos(pipeline, videos, seeds, sigma_start: float, num_steps: int
     f = vae_scale_factor(pipeline.vae)
     # the pipeline multiplies given latents by init_noise_sigma = sqrt(sigma_start^2 + 1) (spacing "leading")
     scale = (float(sigma_start) ** 2 + 1) ** 0.5
-    no_cfg = float(call_kwargs.get("max_guidance_scale", 3.0)) <= 1
-    fast = autocast_module(pipeline.unet, precision, output_dtype=torch.float32 if no_cfg else None)
+    fast = sampler_autocast(pipeline.unet, precision, call_kwargs.get("max_guidance_scale", 3.0))
     finals = []
     with fast:
         for s in range(0, len(videos), batch_size):
@@ -105,16 +104,12 @@ def restarted_videos(pipeline, videos, seeds, sigma_start: float, num_steps: int
             eps = torch.stack([torch.randn(lat[i].shape, generator=torch.Generator().manual_seed(int(seeds[i])))
                                for i in idx])
             z = (torch.stack([lat[i] for i in idx]) + float(sigma_start) * eps) / scale
-            images = [PIL.Image.fromarray(_first_frame(videos[i])) for i in idx]
+            images = [PIL.Image.fromarray(as_uint8_image(videos[i][0], "videos")) for i in idx]
             gens = [torch.Generator().manual_seed(int(seeds[i])) for i in idx]
             finals.append(pipeline(images, height=h * f, width=w * f, num_frames=L, latents=z, sigmas=sigmas,
                                    generator=gens, output_type="latent", **call_kwargs).frames.float())
     finals = torch.cat(finals)
     return decoded_videos(pipeline, finals), finals
-
-
-def _first_frame(video) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(video[0].numpy() if torch.is_tensor(video) else video[0]))
 
 
 def restart_rows(study: dict, labels: dict[str, str]) -> list[dict]:
@@ -136,7 +131,8 @@ def restart_rows(study: dict, labels: dict[str, str]) -> list[dict]:
 #: The bases of ``benchmarks/restart_noise.py``'s stored study and the short names chapter 5's glue uses for them.
 RESTART_SLUGS = {"plain": "plain", "shipped": "shipped", "p_mean 0 base": "pm00", "6,000-step base": "long6k",
                  "plain, noise-robust decoder": "robust", "noisy-latent VAE base (0.15)": "noisy15",
-                 "wide UNet (64, 128, 128)": "wide"}
+                 "wide UNet (64, 128, 128)": "wide", "plain (retrained, AMD EPYC)": "replain",
+                 "attention at every level": "attn"}
 
 
 def restart_figures(study: dict) -> dict[str, str]:
@@ -145,10 +141,12 @@ def restart_figures(study: dict) -> dict[str, str]:
     autoencoder alone (``rs_ceil_<slug>``) and with latent noise 0.25 (``rs_dec25_<slug>``), found after a restart
     from each level (``rs_found_<slug>_<level>``, level as in ``0_05``), the final latent RMS error at the smallest
     level (``rs_rmse_<slug>_<level>``; its first and last frame's: ``rs_first_...``, ``rs_last_...``) and that of
-    repeating frame 1 (``rs_copy_<slug>``; its last frame's: ``rs_copy_last_<slug>``); for a base on the ``plain``
-    base's autoencoder, its paired gap in that error to the ``plain`` base, clip by clip (95 % t interval,
-    ``rs_gap_<slug>_<level>``), and in the share of objects found (points, 95 % percentile bootstrap over the clips,
-    ``rs_foundgap_<slug>_<level>``)."""
+    repeating frame 1 (``rs_copy_<slug>``; its last frame's: ``rs_copy_last_<slug>``); for a base on the same
+    autoencoder as its reference base (the record's ``"reference"``, by default ``plain``), its paired gap in that
+    error to the reference, clip by clip (95 % t interval, ``rs_gap_<slug>_<level>``), and in the share of objects
+    found (points, 95 % percentile bootstrap over the clips, ``rs_foundgap_<slug>_<level>``) and the largest
+    difference in that error on any clip and level (``rs_maxgap_<slug>``); where recorded, its UNet's parameters in
+    millions (``rs_params_<slug>``) and the processor it was measured on (``rs_cpu_<slug>``)."""
     out = {"rs_real": f"{100 * np.mean(study['real found']):.0f}", "rs_clips": str(study["clips"])}
 
     def level(s) -> str:
@@ -163,21 +161,31 @@ def restart_figures(study: dict) -> dict[str, str]:
         out[f"rs_dec25_{slug}"] = f"{100 * np.mean(dec['0.25']['appearance found']):.0f}"
         out[f"rs_copy_{slug}"] = f"{np.mean(res['copy frame 1']['latent rmse']):.2f}"
         out[f"rs_copy_last_{slug}"] = f"{res['copy frame 1']['latent rmse per frame'][-1]:.2f}"
+        if "unet parameters" in res:
+            out[f"rs_params_{slug}"] = f"{res['unet parameters'] / 1e6:.1f}"
+        machine = res.get("machine", study.get("machine"))
+        if machine:
+            out[f"rs_cpu_{slug}"] = " ".join(w for w in machine["cpu_model"].replace("(R)", "").split()
+                                             if w != "Processor")
         for s in study["sigmas"]:
             r = res["restart"][str(s)]
             out[f"rs_found_{slug}_{level(s)}"] = f"{100 * np.mean(r['appearance found']):.0f}"
             out[f"rs_rmse_{slug}_{level(s)}"] = f"{np.mean(r['latent rmse']):.2f}"
             out[f"rs_first_{slug}_{level(s)}"] = f"{r['latent rmse per frame'][0]:.2f}"
             out[f"rs_last_{slug}_{level(s)}"] = f"{r['latent rmse per frame'][-1]:.2f}"
-        plain = study["systems"].get("plain")
-        if slug != "plain" and plain is not None and res["latent rms"] == plain["latent rms"]:
+        ref_name = res.get("reference", "plain")
+        ref = study["systems"].get(ref_name)
+        if name != ref_name and ref is not None and res["latent rms"] == ref["latent rms"]:
             # the same autoencoder (its latents are the same numbers), clips and noise draws: paired clip by clip
+            largest = 0.0
             for s in study["sigmas"]:
-                d = np.subtract(res["restart"][str(s)]["latent rmse"], plain["restart"][str(s)]["latent rmse"])
+                d = np.subtract(res["restart"][str(s)]["latent rmse"], ref["restart"][str(s)]["latent rmse"])
+                largest = max(largest, float(np.max(np.abs(d))))
                 out[f"rs_gap_{slug}_{level(s)}"] = decide.interval_text(decide.t_interval(d), digits=3)
                 f = 100 * np.subtract(res["restart"][str(s)]["appearance found"],
-                                      plain["restart"][str(s)]["appearance found"], dtype=float)
+                                      ref["restart"][str(s)]["appearance found"], dtype=float)
                 out[f"rs_foundgap_{slug}_{level(s)}"] = decide.interval_text(decide.bootstrap_interval(f[None, :]))
+            out[f"rs_maxgap_{slug}"] = f"{largest:.3f}"
     return out
 
 

@@ -13,12 +13,10 @@ only.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
-from .speed import autocast_module
+from .speed import sampler_autocast
 from .video import as_uint8_frames
 
 __all__ = ["sample_videos"]
@@ -68,11 +66,7 @@ def sample_videos(pipeline, images, seeds, conditions=None, batch_size: int = 8,
             raise ValueError(f"{key} is set by sample_videos; do not pass it in call_kwargs")
     W, H = images[0].size
     kw = dict(height=H, width=W, output_type="np", **call_kwargs)
-    unet = getattr(pipeline, "unet", None)
-    # without guidance (max scale <= 1) SVD's scheduler would keep the latents in the UNet's bf16 output dtype
-    no_cfg = float(call_kwargs.get("max_guidance_scale", 3.0)) <= 1
-    fast = (autocast_module(unet, precision, output_dtype=torch.float32 if no_cfg else None)
-            if isinstance(unet, torch.nn.Module) else contextlib.nullcontext())
+    fast = sampler_autocast(getattr(pipeline, "unet", None), precision, call_kwargs.get("max_guidance_scale", 3.0))
     out = []
     with fast:
         for s in range(0, len(images), batch_size):

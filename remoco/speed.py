@@ -19,7 +19,7 @@ import platform
 import torch
 
 __all__ = ["PRECISIONS", "PRECISION_ENV", "FP32_STAGES", "cpu_flags", "cpu_model", "cpu_bf16_native",
-           "resolve_mixed_precision", "stage_precision", "autocast_module", "machine_summary"]
+           "resolve_mixed_precision", "stage_precision", "autocast_module", "sampler_autocast", "machine_summary"]
 
 #: What ``mixed_precision`` may ask for: accelerate's values plus "auto".
 PRECISIONS = ("no", "fp16", "bf16", "auto")
@@ -135,6 +135,17 @@ def autocast_module(module: torch.nn.Module, precision: str = "auto", output_dty
             module.forward = original
         else:
             del module.forward  # the class's forward is back
+
+
+def sampler_autocast(unet, precision: str = "auto", max_guidance_scale: float = 3.0):
+    """The precision rule of every sampler here (:func:`remoco.sampling.sample_videos`,
+    :func:`remoco.restart.restarted_videos`): the UNet alone under :func:`autocast_module`, its outputs cast back
+    to fp32 when SVD's pipeline samples without classifier-free guidance (``max_guidance_scale <= 1``, see
+    ``output_dtype`` there); a pipeline without a torch UNet runs as it is."""
+    if not isinstance(unet, torch.nn.Module):
+        return contextlib.nullcontext()
+    no_cfg = float(max_guidance_scale) <= 1
+    return autocast_module(unet, precision, output_dtype=torch.float32 if no_cfg else None)
 
 
 def cpu_model() -> str:

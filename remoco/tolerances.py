@@ -69,9 +69,12 @@ class Tolerance:
 KERNEL_DISTANCE_ATOL = 0.05
 
 
-#: The tolerance table. Chapter quantities were sized on the spread measured between executions of the book at
-#: 1 and 2 threads on two machines (``benchmarks/chapter_drift.py``: the largest difference seen is at most half of
-#: each bound); result metrics on the spread of a full ``make reproduce`` re-run.
+#: The tolerance table. Chapter quantities were sized on the spread measured between executions of the book
+#: (``results/chapter_drift.json``, written by ``python -m remoco.book_check drift``): at 1 and 2 threads on one
+#: processor, and on two processors (a 2-core Intel Xeon and a 2-core AMD EPYC, both with native bf16). Each bound
+#: (with its printed unit) is at least 1.5x the largest difference seen between them. The file also records the
+#: float32 sampler against the bf16 one (``REMOCO_PRECISION=no``): a different computation, which the bounds are not
+#: sized for. Result metrics are sized on the spread of a full ``make reproduce`` re-run.
 QUANTITIES: dict[str, Tolerance] = {
     "exact": Tolerance("seeded synthetic data, conditions from exact flow, shapes, counts, settings, stored "
                        "results and logs read back", why="no floating-point reduction whose order can change"),
@@ -82,13 +85,21 @@ QUANTITIES: dict[str, Tolerance] = {
     "unet_output": Tolerance("the largest absolute difference between two UNet outputs", rtol=0.01,
                              why="float32 convolutions: reduction order follows the thread count"),
     "video_distance_px": Tolerance("distance of a tracked point to the drawn path, mean over a set of sampled "
-                                   "videos (px)", atol=0.2, rtol=0.04,
+                                   "videos (px)", atol=0.2, rtol=0.06,
                                    why="sampler steps amplify last-bit differences of the UNet, and the tracker can "
-                                       "jump on a clip whose video changed a little"),
-    "video_distance_se_px": Tolerance("standard error of that mean (px)", atol=0.1, rtol=0.1, why="as the distance"),
-    "video_distance_ratio": Tolerance("ratio of two such means", atol=0.04, rtol=0.03, why="as the distance"),
-    "clips_closer_pct": Tolerance("share of clips on which one system is closer than another (%)", atol=200 / 24,
-                                  why="two clips of 24 may change sides"),
+                                       "jump on a clip whose video changed a little (Intel Xeon against AMD EPYC: "
+                                       "0.8 px of 21.2)"),
+    "video_distance_gap_px": Tolerance("paired difference of two systems' mean distances to the drawn path, and the "
+                                       "ends of its interval (px)", atol=0.6, rtol=0.1,
+                                       why="the two means' changes add, and a difference near 0 has no relative "
+                                           "margin (Intel Xeon against AMD EPYC: 0.56 px of 2.32)"),
+    "video_distance_se_px": Tolerance("standard error of that mean (px)", atol=0.1, rtol=0.15,
+                                      why="as the distance (Intel Xeon against AMD EPYC: 0.12 of 0.68)"),
+    "video_distance_ratio": Tolerance("ratio of two such means", atol=0.06, rtol=0.05,
+                                      why="as the distance (Intel Xeon against AMD EPYC: 0.06 of 0.60)"),
+    "clips_closer_pct": Tolerance("share of clips on which one system is closer than another (%)", atol=500 / 24,
+                                  why="clips whose two distances lie within a tracker's jump change sides: three of "
+                                      "24 between an Intel Xeon and an AMD EPYC; five are allowed"),
     "seeds_closer": Tolerance("number of generator seeds (of four) on which one system ends closer to the drawn path "
                               "than another", atol=1.0,
                               why="one seed's two distances can lie within a tracker's jump of each other"),
@@ -107,7 +118,9 @@ QUANTITIES: dict[str, Tolerance] = {
     "loss_change_pct": Tolerance("change of the held-out denoising loss against no condition (%)", atol=0.3,
                                  rtol=0.02, why="float32 UNet forward passes"),
     "single_video_px": Tolerance("distance of one sampled video's tracked point to the drawn path (px)",
-                                 atol=1.0, rtol=0.1, why="one video: no averaging over clips damps a tracker's jump"),
+                                 atol=1.0, rtol=0.4,
+                                 why="one video: no averaging over clips damps a tracker's jump (Intel Xeon against "
+                                     "AMD EPYC: 4.2 px of 14.8 on one seed of four)"),
     "grey_levels": Tolerance("mean absolute difference of two videos (grey levels)", atol=0.3, rtol=0.05,
                              why="one sampled video against an H.264 recording"),
     "vae_psnr_db": Tolerance("PSNR or lowest PSNR of VAE reconstructions over a set of clips (dB)", atol=0.05,
@@ -166,6 +179,7 @@ CHAPTER_QUANTITIES: dict[str, dict[str, str]] = {
         "column:max |diff| perturbed": "unet_output",
     },
     "05_lora_training": {
+        "glue:d_gap_*": "video_distance_gap_px",
         "glue:d_*": "video_distance_px",
         "column:mean distance (px)": "video_distance_px",
         "glue:se_*": "video_distance_se_px",

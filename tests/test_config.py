@@ -124,6 +124,16 @@ def test_unet_size_fields_are_checked(bad):
         T.preset_config("toy-cpu", "base", **bad)
 
 
+def test_level_channels_is_the_one_width_check():
+    assert T.level_channels([32, 64, 96]) == (32, 64, 96)
+    for bad in ((32, 64), (32, 64, 64, 64), (32, 48, 64), (0, 32, 32), (32.0, 64, 64), (True, 64, 64), "abc", None):
+        assert T.level_channels(bad) is None
+    from remoco import models
+
+    with pytest.raises(ValueError, match="block_out_channels"):
+        models.toy_unet_config(4, (64, 64.0, 64))
+
+
 def test_unet_channels_round_trip_through_yaml(tmp_path):
     c = T.preset_config("toy-cpu", "base", unet_channels=[64, 128, 128], unet_attention="all")
     assert c.unet_channels == (64, 128, 128)

@@ -159,6 +159,23 @@ def test_restart_figures_format_the_study():
     assert fig["rs_foundgap_pm00_0_05"].startswith("+50 [") and 0 <= low < 50 < high <= 100
 
 
+def test_restart_figures_pair_a_base_with_its_own_reference():
+    study = _study()
+    # the p_mean-0 record named as its own reference base, under another name: paired with that one instead
+    study["systems"]["wide UNet (64, 128, 128)"] = dict(study["systems"]["p_mean 0 base"])
+    study["systems"]["p_mean 0 base"]["reference"] = "wide UNet (64, 128, 128)"
+    fig = restart.restart_figures(study)
+    assert fig["rs_gap_pm00_0_05"] == "+0.000 [+0.000, +0.000]"  # against itself: no difference
+    assert fig["rs_gap_wide_0_05"] == "-0.020 [-0.033, -0.007]"  # the default reference, plain, as before
+    assert fig["rs_maxgap_wide"] == "0.030" and fig["rs_maxgap_pm00"] == "0.000"  # largest per-clip gap
+    study["systems"]["plain"]["machine"] = {"cpu_model": "Intel(R) Xeon(R) Processor"}
+    study["systems"]["plain"]["unet parameters"] = 3_047_891
+    fig = restart.restart_figures(study)
+    assert fig["rs_cpu_plain"] == "Intel Xeon" and fig["rs_params_plain"] == "3.0" and "rs_cpu_wide" not in fig
+    study["systems"]["p_mean 0 base"]["latent rms"] = 0.8  # another autoencoder: not paired at all
+    assert "rs_gap_pm00_0_05" not in restart.restart_figures(study)
+
+
 def test_restart_plot_draws_one_line_per_base_and_level():
     import matplotlib
 

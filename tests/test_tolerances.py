@@ -72,6 +72,7 @@ def test_tolerance_rejects_negative_or_infinite_bounds():
 
 def test_quantity_of_patterns():
     assert T.quantity_of("05_lora_training", "glue:d_ReMoCo_brush") == "video_distance_px"
+    assert T.quantity_of("05_lora_training", "glue:d_gap_gaussian") == "video_distance_gap_px"
     assert T.quantity_of("05_lora_training", "column:mean distance (px)") == "video_distance_px"
     assert T.quantity_of("05_lora_training", "glue:k") == "exact"  # unmatched: exact
     assert T.quantity_of("03_region_trajectory_and_motion_mask", "glue:threads") == "wall_time"
