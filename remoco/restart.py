@@ -132,7 +132,8 @@ def restart_rows(study: dict, labels: dict[str, str]) -> list[dict]:
 RESTART_SLUGS = {"plain": "plain", "shipped": "shipped", "p_mean 0 base": "pm00", "6,000-step base": "long6k",
                  "plain, noise-robust decoder": "robust", "noisy-latent VAE base (0.15)": "noisy15",
                  "wide UNet (64, 128, 128)": "wide", "plain (retrained, AMD EPYC)": "replain",
-                 "attention at every level": "attn"}
+                 "attention at every level": "attn",
+                 "attention at every level, noise-robust decoder (U[0, 1])": "attnrobust"}
 
 
 def restart_figures(study: dict) -> dict[str, str]:
