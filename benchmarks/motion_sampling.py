@@ -135,9 +135,7 @@ def main(argv=None) -> int:
         old = json.loads(Path(a.out).read_text())
         if (old["clips"], old["seed"]) != (a.clips, seed):
             raise SystemExit(f"--merge: {a.out} holds {old['clips']} clips from seed {old['seed']}, not {a.clips}")
-        out["systems"], out["arms"] = old["systems"], old["arms"] | arms
-        for res in out["systems"].values():  # measured before machines were recorded per base
-            res.setdefault("machine", old["machine"])
+        out["systems"], out["arms"] = runs.merged_systems(old), old["arms"] | arms
         out["machine"] = old["machine"]
         out["appearance arms"] = sorted(set(old.get("appearance arms", [])) | set(a.appearance_arms))
     else:

@@ -74,9 +74,7 @@ def main(argv=None) -> int:
         old = json.loads(Path(a.out).read_text())
         if (old["clips"], old["seed"], old["sigmas"]) != (a.clips, seed, a.sigmas):
             raise SystemExit(f"--merge: {a.out} was measured on other clips or levels")
-        out["systems"] = old["systems"]
-        for res in out["systems"].values():  # measured before machines were recorded per base
-            res.setdefault("machine", old["machine"])
+        out["systems"] = runs.merged_systems(old)
         out["machine"] = old["machine"]
     for text in a.system:
         name, _, folder = text.partition("=")

@@ -240,7 +240,7 @@ class TrainConfig:
         if level_channels(self.unet_channels) is None:
             fail("unet_channels", "three multiples of 32 (the UNet's GroupNorm has 32 groups), one per level")
         self.unet_channels = level_channels(self.unet_channels)
-        if self.unet_attention not in ("middle", "all"):
+        if self.unet_attention not in UNET_ATTENTIONS:
             fail("unet_attention", "'middle' (the toy preset) or 'all'")
         pos_int("vae_layers_per_block")
         pos_int("vae_latent_channels")
@@ -372,6 +372,10 @@ PRESETS: dict[str, dict] = {
         vae_steps=0, checkpoint_every=1000, flow_source="dot", cache_latents=False, cache_clips=False, num_workers=8,
     ),
 }
+
+
+#: The toy UNet's attention layouts (``unet_attention``, :func:`remoco.models.toy_unet_config`).
+UNET_ATTENTIONS = ("middle", "all")
 
 
 def level_channels(value) -> tuple[int, int, int] | None:

@@ -96,7 +96,7 @@ def restarted_videos(pipeline, videos, seeds, sigma_start: float, num_steps: int
     f = vae_scale_factor(pipeline.vae)
     # the pipeline multiplies given latents by init_noise_sigma = sqrt(sigma_start^2 + 1) (spacing "leading")
     scale = (float(sigma_start) ** 2 + 1) ** 0.5
-    fast = sampler_autocast(pipeline.unet, precision, call_kwargs.get("max_guidance_scale", 3.0))
+    fast = sampler_autocast(pipeline.unet, precision, call_kwargs)
     finals = []
     with fast:
         for s in range(0, len(videos), batch_size):

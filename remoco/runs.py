@@ -26,6 +26,7 @@ __all__ = [
     "seed_int",
     "step_generator",
     "peak_rss_mb",
+    "merged_systems",
     "provenance",
     "write_json",
     "TMP_PREFIX",
@@ -161,6 +162,16 @@ def provenance(config, **extra) -> dict:
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+
+
+def merged_systems(old: dict) -> dict:
+    """The ``"systems"`` of a stored benchmark result (``{"machine": ..., "systems": {name: record}}``) that a
+    ``--merge`` run keeps, each record with the processor it was measured on (``"machine"``; older records, written
+    before it was kept per record, get the file's)."""
+    systems = old["systems"]
+    for record in systems.values():
+        record.setdefault("machine", old["machine"])
+    return systems
 
 
 def write_json(path, obj) -> None:

@@ -66,7 +66,7 @@ def sample_videos(pipeline, images, seeds, conditions=None, batch_size: int = 8,
             raise ValueError(f"{key} is set by sample_videos; do not pass it in call_kwargs")
     W, H = images[0].size
     kw = dict(height=H, width=W, output_type="np", **call_kwargs)
-    fast = sampler_autocast(getattr(pipeline, "unet", None), precision, call_kwargs.get("max_guidance_scale", 3.0))
+    fast = sampler_autocast(getattr(pipeline, "unet", None), precision, call_kwargs)
     out = []
     with fast:
         for s in range(0, len(images), batch_size):

@@ -137,14 +137,15 @@ def autocast_module(module: torch.nn.Module, precision: str = "auto", output_dty
             del module.forward  # the class's forward is back
 
 
-def sampler_autocast(unet, precision: str = "auto", max_guidance_scale: float = 3.0):
+def sampler_autocast(unet, precision: str = "auto", call_kwargs: dict | None = None):
     """The precision rule of every sampler here (:func:`remoco.sampling.sample_videos`,
     :func:`remoco.restart.restarted_videos`): the UNet alone under :func:`autocast_module`, its outputs cast back
-    to fp32 when SVD's pipeline samples without classifier-free guidance (``max_guidance_scale <= 1``, see
-    ``output_dtype`` there); a pipeline without a torch UNet runs as it is."""
+    to fp32 when SVD's pipeline samples without classifier-free guidance (``call_kwargs``, the pipeline call's
+    keyword arguments, set ``max_guidance_scale <= 1``; SVD's default is 3.0; see ``output_dtype`` there); a pipeline
+    without a torch UNet runs as it is."""
     if not isinstance(unet, torch.nn.Module):
         return contextlib.nullcontext()
-    no_cfg = float(max_guidance_scale) <= 1
+    no_cfg = float((call_kwargs or {}).get("max_guidance_scale", 3.0)) <= 1
     return autocast_module(unet, precision, output_dtype=torch.float32 if no_cfg else None)
 
 

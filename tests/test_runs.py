@@ -49,3 +49,11 @@ def test_is_finished_refuses_a_different_config(tmp_path):
     assert runs.is_finished(final, cfg, "unet")
     with pytest.raises(ValueError, match="different config"):
         runs.is_finished(final, cfg.replace(lr=1e-2), "unet")
+
+
+def test_merged_systems_keep_each_records_own_machine():
+    old = {"machine": {"cpu_model": "Intel Xeon"},
+           "systems": {"a": {"x": 1}, "b": {"x": 2, "machine": {"cpu_model": "AMD EPYC"}}}}
+    systems = runs.merged_systems(old)
+    assert systems["a"]["machine"] == {"cpu_model": "Intel Xeon"}  # an older record gets the file's machine
+    assert systems["b"]["machine"] == {"cpu_model": "AMD EPYC"}  # a record with its own keeps it

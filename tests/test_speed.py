@@ -75,10 +75,12 @@ def test_autocast_module_output_dtype_casts_every_output_form():
 
 def test_sampler_autocast_casts_outputs_back_only_without_guidance():
     lin, x = torch.nn.Linear(4, 4), torch.randn(2, 4)
-    with speed.sampler_autocast(lin, "bf16", max_guidance_scale=3.0):
+    with speed.sampler_autocast(lin, "bf16", {"max_guidance_scale": 3.0}):
         assert lin(x).dtype == torch.bfloat16  # with guidance the pipeline's guidance sum returns fp32 itself
-    with speed.sampler_autocast(lin, "bf16", max_guidance_scale=1.0):
+    with speed.sampler_autocast(lin, "bf16", {"max_guidance_scale": 1.0}):
         assert lin(x).dtype == torch.float32
+    with speed.sampler_autocast(lin, "bf16", {}):  # SVD's default guidance, 3.0
+        assert lin(x).dtype == torch.bfloat16
     assert "forward" not in vars(lin)
     with speed.sampler_autocast(None, "bf16") as chosen:  # a pipeline without a torch UNet runs as it is
         assert chosen is None
