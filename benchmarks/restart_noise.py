@@ -76,6 +76,10 @@ def main(argv=None) -> int:
             raise SystemExit(f"--merge: {a.out} was measured on other clips or levels")
         out["systems"] = runs.merged_systems(old)
         out["machine"] = old["machine"]
+    names = [text.partition("=")[0] for text in a.system]
+    if a.reference not in {*out["systems"], *names}:
+        raise SystemExit(f"--reference {a.reference!r} is not a base of this study: expected one of "
+                         f"{sorted({*out['systems'], *names})}")
     for text in a.system:
         name, _, folder = text.partition("=")
         base = shipped.load_shipped_base(Path(folder))

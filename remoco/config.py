@@ -521,7 +521,8 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--base", default=None, help="controller stage: base pipeline folder, hub id or random:SEED")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override any TrainConfig field")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+                        help="override any TrainConfig field; repeatable (--set a=1 b=2 and --set a=1 --set b=2 agree)")
     parser.add_argument("--no-progress", action="store_true")
 
 

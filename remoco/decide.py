@@ -7,6 +7,8 @@ than b" is then decided on the mean difference:
 
 * :func:`t_interval` — the Student-t interval of the mean of independent values (``n - 1`` degrees of freedom);
   used on the per-entry differences averaged over seeds when seeds are few.
+* :func:`welch_interval` — the Welch interval of a difference of means between two *unpaired* samples (different
+  clips, e.g. a model's training clips against unseen ones), where no pairing removes the entries' spread.
 * :func:`bootstrap_interval` — a two-level percentile bootstrap of the mean of a (seeds, entries) matrix of
   differences: seeds and entries are resampled with replacement independently, so both sources of spread (which
   training run, which entry) widen the interval.
@@ -24,8 +26,8 @@ import math
 
 import numpy as np
 
-__all__ = ["VERDICTS", "t_interval", "interval_text", "bootstrap_interval", "verdict", "smallest_detectable_effect",
-           "entries_for_power"]
+__all__ = ["VERDICTS", "t_interval", "welch_interval", "interval_text", "bootstrap_interval", "verdict",
+           "smallest_detectable_effect", "entries_for_power"]
 
 #: The verdicts of :func:`verdict`.
 VERDICTS = ("reproduced", "contradicted", "inconclusive")
@@ -60,6 +62,26 @@ def t_interval(values, confidence: float = 0.95) -> dict:
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
     m = float(v.mean())
     return {"mean": m, "low": m - half, "high": m + half, "se": se, "df": n - 1, "n": n}
+
+
+def welch_interval(a, b, confidence: float = 0.95) -> dict:
+    """Difference of the means of two independent samples, ``mean(a) - mean(b)`` (1-d, at least 2 values each),
+    with Welch's t interval (unequal variances; Welch-Satterthwaite degrees of freedom): ``{"mean", "low", "high",
+    "se", "df", "n"}`` (``n`` = the two sizes)."""
+    from scipy import stats
+
+    level = _level(confidence)
+    x, y = _values(a, "a", 1), _values(b, "b", 1)
+    if x.size < 2 or y.size < 2:
+        raise ValueError(f"a and b must hold at least 2 numbers each, got {x.size} and {y.size}")
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(vx + vy)
+    m = float(x.mean() - y.mean())
+    if se == 0:
+        return {"mean": m, "low": m, "high": m, "se": 0.0, "df": float(x.size + y.size - 2), "n": (x.size, y.size)}
+    df = (vx + vy) ** 2 / (vx ** 2 / (x.size - 1) + vy ** 2 / (y.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    return {"mean": m, "low": m - half, "high": m + half, "se": se, "df": float(df), "n": (x.size, y.size)}
 
 
 def interval_text(interval: dict, digits: int = 0, scale: float = 1.0) -> str:

@@ -26,7 +26,7 @@ from .speed import sampler_autocast
 from .video import as_uint8_frames, as_uint8_image
 
 __all__ = ["SIGMA_MIN", "RESTART_SLUGS", "karras_sigmas", "clip_latents", "decoded_videos", "restarted_videos",
-           "restart_rows", "restart_figures", "restart_plot"]
+           "restart_rows", "restart_figures", "seen_figures", "restart_plot"]
 
 #: SVD's smallest sampling noise level (``scheduler_config.json``, :func:`remoco.models.svd_scheduler_config`)
 SIGMA_MIN = 0.002
@@ -133,7 +133,8 @@ RESTART_SLUGS = {"plain": "plain", "shipped": "shipped", "p_mean 0 base": "pm00"
                  "plain, noise-robust decoder": "robust", "noisy-latent VAE base (0.15)": "noisy15",
                  "wide UNet (64, 128, 128)": "wide", "plain (retrained, AMD EPYC)": "replain",
                  "attention at every level": "attn",
-                 "attention at every level, noise-robust decoder (U[0, 1])": "attnrobust"}
+                 "attention at every level, noise-robust decoder (U[0, 1])": "attnrobust",
+                 "p_mean 0 (retrained, AMD EPYC)": "repm00", "attention at every level, p_mean 0": "attnpm0"}
 
 
 def restart_figures(study: dict) -> dict[str, str]:
@@ -187,6 +188,30 @@ def restart_figures(study: dict) -> dict[str, str]:
                                       ref["restart"][str(s)]["appearance found"], dtype=float)
                 out[f"rs_foundgap_{slug}_{level(s)}"] = decide.interval_text(decide.bootstrap_interval(f[None, :]))
             out[f"rs_maxgap_{slug}"] = f"{largest:.3f}"
+    return out
+
+
+def seen_figures(study: dict, system: str, slug: str) -> dict[str, str]:
+    """The figures chapter 5 quotes from a stored seen-clips probe (``benchmarks/restart_seen.py``: one base
+    restarted from three sets of clips, its training clips among them) for base ``system``, formatted for the page:
+    per set (``train``, ``unseen``, ``heldout``) and level the share of objects found
+    (``seen_found_<slug>_<set>_<level>``) and the mean final latent RMS error (``seen_rmse_...``), and at each level
+    the difference in that error between the training clips and the unseen ones cut from the same photographs (Welch
+    95 % interval, different clips, so not paired: ``seen_gap_<slug>_<level>``); the number of clips a set
+    (``seen_clips``)."""
+    keys = {"training clips": "train", "unseen clips, training photographs": "unseen",
+            "chapter 5's held-out clips": "heldout"}
+    sets = study["systems"][system]["sets"]
+    out = {"seen_clips": str(study["clips"])}
+    for s in study["sigmas"]:
+        lv = f"{float(s):g}".replace(".", "_")
+        for name, key in keys.items():
+            r = sets[name][str(s)]
+            out[f"seen_found_{slug}_{key}_{lv}"] = f"{100 * np.mean(r['appearance found']):.0f}"
+            out[f"seen_rmse_{slug}_{key}_{lv}"] = f"{np.mean(r['latent rmse']):.2f}"
+        gap = decide.welch_interval(sets["training clips"][str(s)]["latent rmse"],
+                                    sets["unseen clips, training photographs"][str(s)]["latent rmse"])
+        out[f"seen_gap_{slug}_{lv}"] = decide.interval_text(gap, digits=3)
     return out
 
 

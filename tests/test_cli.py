@@ -39,6 +39,14 @@ def test_config_file_values_win_over_defaults_and_flags_win_over_the_file(tmp_pa
     assert (cfg.variant, cfg.out_dir, cfg.stage) == ("remoco", "runs/controller-remoco", "controller")
 
 
+def test_set_given_twice_keeps_both_overrides():
+    # a second --set used to replace the first one's list, silently dropping its overrides
+    one = config.config_from_args(_args("--set", "unet_attention=all", "p_mean=0.0"))
+    two = config.config_from_args(_args("--set", "unet_attention=all", "--set", "p_mean=0.0"))
+    assert (one.unet_attention, one.p_mean) == (two.unet_attention, two.p_mean) == ("all", 0.0)
+    assert config.config_from_args(_args("--set", "lr=0.1", "--set", "lr=0.2")).lr == 0.2  # the last one wins
+
+
 def test_config_file_errors_name_the_problem(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("learning_rate: 0.1\n")

@@ -71,3 +71,28 @@ def test_interval_text_prints_a_signed_interval():
     i = {"mean": 0.1, "low": -0.024, "high": 0.181}
     assert decide.interval_text(i, scale=100) == "+10 [-2, +18]"
     assert decide.interval_text({"mean": -1.234, "low": -2.0, "high": 0.5}, digits=2) == "-1.23 [-2.00, +0.50]"
+
+
+def test_welch_interval_matches_scipy_and_covers_a_known_difference_at_its_level():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 1.0, 30), rng.normal(0.4, 3.0, 12)
+    w = decide.welch_interval(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert w["mean"] == pytest.approx(a.mean() - b.mean())
+    assert (w["low"], w["high"]) == (pytest.approx(ref.low), pytest.approx(ref.high))
+    assert w["n"] == (30, 12) and 11 < w["df"] < 40  # Welch's df lies between the smaller n - 1 and n_a + n_b - 2
+    # coverage of the true difference 0.6 over many draws, at about the stated level
+    hits = 0
+    for _ in range(400):
+        x, y = rng.normal(1.0, 1.0, 10), rng.normal(0.4, 3.0, 6)
+        iv = decide.welch_interval(x, y, confidence=0.9)
+        hits += iv["low"] <= 0.6 <= iv["high"]
+    assert 0.85 <= hits / 400 <= 0.95
+    same = decide.welch_interval([1.0, 1.0, 1.0], [0.0, 0.0])
+    assert (same["low"], same["high"]) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        decide.welch_interval([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="b must be"):
+        decide.welch_interval([1.0, 2.0], [[1.0, 2.0]])

@@ -176,6 +176,25 @@ def test_restart_figures_pair_a_base_with_its_own_reference():
     assert "rs_gap_pm00_0_05" not in restart.restart_figures(study)
 
 
+def test_seen_figures_format_the_probe_per_clip_set():
+    sets = {"training clips": {"1.0": {"appearance found": [True, False, False, False],
+                                       "latent rmse": [.3, .4, .5, .4]}},
+            "unseen clips, training photographs": {"1.0": {"appearance found": [False] * 4,
+                                                           "latent rmse": [.4, .5, .4, .5]}},
+            "chapter 5's held-out clips": {"1.0": {"appearance found": [True, True, False, False],
+                                                   "latent rmse": [.2, .2, .2, .2]}}}
+    study = {"clips": 4, "sigmas": [1.0], "systems": {"b": {"sets": sets}}}
+    fig = restart.seen_figures(study, "b", "x")
+    assert fig["seen_clips"] == "4"
+    per_set = ("train", "unseen", "heldout")
+    assert tuple(fig[f"seen_found_x_{k}_1"] for k in per_set) == ("25", "0", "50")
+    assert tuple(fig[f"seen_rmse_x_{k}_1"] for k in per_set) == ("0.40", "0.45", "0.20")
+    # training minus unseen: means 0.40 - 0.45; se sqrt(0.00667/4 + 0.00333/4) = 0.05; Welch df 5.4, t 2.51 -> +-0.125
+    assert fig["seen_gap_x_1"] == "-0.050 [-0.176, +0.076]"
+    with pytest.raises(KeyError):
+        restart.seen_figures(study, "another base", "y")
+
+
 def test_restart_plot_draws_one_line_per_base_and_level():
     import matplotlib
 
@@ -186,3 +205,23 @@ def test_restart_plot_draws_one_line_per_base_and_level():
     dashed = [line for line in b.lines if line.get_linestyle() == "--"]
     assert [list(line.get_ydata()) for line in dashed] == [[0.5, 0.5]]  # the repeat-frame-1 reference
     assert c.get_xlabel() == "final latent RMS error"
+
+
+def test_restart_benchmark_rejects_a_reference_outside_the_study(tmp_path):
+    """``benchmarks/restart_noise.py --reference NAME`` exits naming the argument when NAME is neither a stored base
+    nor one being added (before, such a base was silently left unpaired and chapter 5 failed on a missing glue)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "restart_noise.py"
+    out = tmp_path / "study.json"
+    out.write_text(json.dumps({"clips": 1, "seed": 12345, "sigmas": [700.0], "machine": {},
+                               "systems": {"plain": {"machine": {}}}}))
+    cmd = [sys.executable, str(script), "--merge", "--out", str(out), "--clips", "1", "--sigmas", "700",
+           "--system", f"new={tmp_path / 'missing'}"]
+    bad = subprocess.run([*cmd, "--reference", "plian"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--reference 'plian'" in bad.stderr and "'plain'" in bad.stderr
+    good = subprocess.run([*cmd, "--reference", "plain"], capture_output=True, text=True)
+    assert "--reference" not in good.stderr and "model_index.json" in good.stderr  # went on to load the base
