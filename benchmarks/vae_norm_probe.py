@@ -74,7 +74,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--every", type=int, default=100)
-    ap.add_argument("--set", nargs="*", default=[], help="FIELD=VALUE overrides of the VAE stage (YAML)")
+    ap.add_argument("--set", nargs="+", action="extend", default=[],
+                    help="FIELD=VALUE overrides of the VAE stage (YAML); repeatable")
     ap.add_argument("--out", default=str(REPO / "results" / "vae_norm_probe.json"))
     a = ap.parse_args(argv)
     import yaml

@@ -104,6 +104,7 @@ class TrainConfig:
     fused_adam: bool = False           # AdamW's fused kernel (one pass over all parameters) instead of foreach
     # ---- EDM recipe (SVD / MotionPro)
     p_mean: float = 0.7
+    ema_decay: float | None = None     # None: save the last iterate; in (0, 1): an EMA of the weights (remoco.ema)
     p_std: float = 1.6
     cond_aug_mean: float = -3.0
     cond_aug_std: float = 0.5
@@ -242,6 +243,9 @@ class TrainConfig:
         self.unet_channels = level_channels(self.unet_channels)
         if self.unet_attention not in UNET_ATTENTIONS:
             fail("unet_attention", "'middle' (the toy preset) or 'all'")
+        ema = self.ema_decay
+        if ema is not None and (isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema < 1):
+            fail("ema_decay", "None (the last iterate) or a number in (0, 1), e.g. 0.999")
         pos_int("vae_layers_per_block")
         pos_int("vae_latent_channels")
         if self.vae_loss not in ("mse", "l1+mse"):
@@ -409,7 +413,8 @@ _CONTROLLER_FIELDS = frozenset({"variant", "k", "r_min", "r_max", "condition_var
 #: Fields the UNet and controller stages read but the VAE stage does not.
 _DENOISER_FIELDS = frozenset({"max_steps", "lr", "batch_size", "grad_accum", "p_mean", "p_std", "cond_aug_mean",
                               "cond_aug_std", "cond_dropout", "fps", "motion_bucket_id", "motion_bucket",
-                              "motion_bucket_scale", "cache_latents", "unet_channels", "unet_attention"})
+                              "motion_bucket_scale", "cache_latents", "unet_channels", "unet_attention",
+                              "ema_decay"})
 #: ``TrainConfig.fingerprint(stage)``: the fields each stage ignores (the VAE/UNet fields stay in the
 #: controller's fingerprint: they name the base it was trained on only through ``base``, but cost nothing).
 _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "preset"},
@@ -420,7 +425,7 @@ _STAGE_IGNORES = {"vae": _CONTROLLER_FIELDS | _DENOISER_FIELDS | {"stage", "pres
 #: Fields added after the first runs, with the default that reproduces those runs (fingerprint leaves them out there).
 _LATE_FIELDS = {"photos": "bench", "vae_channels": (32, 32, 32), "vae_layers_per_block": 1, "vae_latent_channels": 4,
                 "vae_loss": "mse", "vae_frames": None, "vae_norm_channels": None, "vae_kind": "temporal",
-                "vae_latent_noise": 0.0, "unet_channels": (64, 64, 64), "unet_attention": "middle"}
+                "vae_latent_noise": 0.0, "unet_channels": (64, 64, 64), "unet_attention": "middle", "ema_decay": None}
 
 
 def preset_config(preset: str = "toy-cpu", stage: str = "controller", **overrides) -> TrainConfig:

@@ -134,7 +134,8 @@ RESTART_SLUGS = {"plain": "plain", "shipped": "shipped", "p_mean 0 base": "pm00"
                  "wide UNet (64, 128, 128)": "wide", "plain (retrained, AMD EPYC)": "replain",
                  "attention at every level": "attn",
                  "attention at every level, noise-robust decoder (U[0, 1])": "attnrobust",
-                 "p_mean 0 (retrained, AMD EPYC)": "repm00", "attention at every level, p_mean 0": "attnpm0"}
+                 "p_mean 0 (retrained, AMD EPYC)": "repm00", "attention at every level, p_mean 0": "attnpm0",
+                 "EMA of the UNet weights (0.999)": "ema"}
 
 
 def restart_figures(study: dict) -> dict[str, str]:

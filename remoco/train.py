@@ -42,6 +42,7 @@ from torch import nn
 
 from .clips import StepBatchSampler, TrainClips, collate_clips
 from .config import VARIANT_CONDITION, VARIANT_INJECTION, TrainConfig, add_train_arguments, config_from_args
+from .ema import attach_ema, copy_ema_to, update_ema
 from .objective import Denoiser, FrozenEncoders, edm_training_batch, to_pixels
 from .runs import (
     LOG_FIELDS,
@@ -150,6 +151,8 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
     if accelerator.is_main_process:
         clean_tmp(ckpt_root)
     flat_params = [p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params
+    # an EMA of the weights (remoco.ema): buffers of the model, so checkpoints carry it; the VAE stage keeps none
+    shadows = attach_ema(model, flat_params) if cfg.ema_decay is not None and stage != "vae" else None
     optimizer = make_optimizer(cfg, params, base_lr)
     model, optimizer = accelerator.prepare(model, optimizer)
     start, elapsed = 0, 0.0
@@ -202,6 +205,8 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             losses.append(loss.detach().float())
+        if shadows is not None:
+            update_ema(shadows, flat_params, cfg.ema_decay, step + 1)
         loss_v = accelerator.gather(torch.stack(losses).mean()[None]).mean().item()
         if not math.isfinite(loss_v):
             raise FloatingPointError(f"{stage} loss became {loss_v} at step {step + 1}")
@@ -225,6 +230,8 @@ def run_loop(cfg: TrainConfig, stage: str, stage_dir: Path, accelerator, model: 
             interrupted = True
             break
     bar.close()
+    if shadows is not None and not interrupted:
+        copy_ema_to(flat_params, shadows)  # the run's weights are the average (its checkpoints keep both)
     if done == 0 and ckpts:
         state = json.loads((ckpts[-1][1] / "train_state.json").read_text())
         last_loss = float(state.get("loss", float("nan")))
