@@ -18,6 +18,7 @@ modules you use, e.g. ``from remoco import conditions``. The data path of the me
 ``lora``              LoRA on the UNet's attention (Eq. 9); the UNet weights a jointly trained controller carries
 ``pipeline``          :class:`~remoco.pipeline.ReMoCoPipeline` (Sec. 3.4)
 ``config``            :class:`~remoco.config.TrainConfig`, presets, the toy-vs-paper recipe table
+``ema``               an exponential moving average of the trained weights, kept in the checkpoints
 ``clips``             the clips a training run reads, in a seeded order
 ``objective``         the EDM training batch and the motion condition of one training step
 ``runs``              seeds, provenance, atomic writes, checkpoints and logs of a run
