@@ -57,9 +57,22 @@ class TrainClips(torch.utils.data.Dataset):
         rng = np.random.default_rng(np.random.SeedSequence([self.cfg.data_seed, 7919, int(i)]))
         return self._kinds[int(rng.choice(len(self._kinds), p=self._kind_p))]
 
-    def __getitem__(self, i: int) -> dict:
+    def synthetic_clip(self, i: int):
+        """Synthetic clip ``i`` of this training set as a :class:`remoco.data.SyntheticClip` (with its masks and
+        metadata, which the training items leave out): the one rule behind the items, so a probe of the training
+        clips (``benchmarks/restart_seen.py``) sees exactly what the run trained on."""
         from . import data
 
+        cfg = self.cfg
+        if self.files is not None:
+            raise ValueError(f"TrainConfig.data={cfg.data!r}: synthetic_clip needs data='synthetic'")
+        i = int(i)
+        if not 0 <= i < self.n:
+            raise IndexError(f"clip index {i} out of range for {self.n} clips")
+        return data.make_clip(data.clip_seed(cfg.data_seed, i), cfg.num_frames, cfg.height, cfg.width,
+                              kind=self.kind_of(i), photos=data.PHOTO_SETS[cfg.photos])
+
+    def __getitem__(self, i: int) -> dict:
         cfg = self.cfg
         i = int(i)
         if not 0 <= i < self.n:
@@ -70,8 +83,7 @@ class TrainClips(torch.utils.data.Dataset):
             if i in self._clip_cache:
                 video, flow, vis = self._clip_cache[i]
             else:
-                clip = data.make_clip(data.clip_seed(cfg.data_seed, i), cfg.num_frames, cfg.height, cfg.width,
-                                      kind=self.kind_of(i), photos=data.PHOTO_SETS[cfg.photos])
+                clip = self.synthetic_clip(i)
                 video, flow, vis = clip.video, clip.flow, clip.visibility
                 if cfg.cache_clips:
                     self._clip_cache[i] = (video, flow, vis)

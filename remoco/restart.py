@@ -138,6 +138,11 @@ RESTART_SLUGS = {"plain": "plain", "shipped": "shipped", "p_mean 0 base": "pm00"
                  "EMA of the UNet weights (0.999)": "ema"}
 
 
+def _level_name(sigma) -> str:
+    """A noise level as the glue names of chapter 5 spell it: ``0.25`` -> ``"0_25"``, ``700.0`` -> ``"700"``."""
+    return f"{float(sigma):g}".replace(".", "_")
+
+
 def restart_figures(study: dict) -> dict[str, str]:
     """The figures chapter 5 quotes from a stored restart study, formatted for the page: the share of real clips
     whose object is found (``rs_real``); per base (slug of :data:`RESTART_SLUGS`) the share found through its
@@ -151,10 +156,6 @@ def restart_figures(study: dict) -> dict[str, str]:
     difference in that error on any clip and level (``rs_maxgap_<slug>``); where recorded, its UNet's parameters in
     millions (``rs_params_<slug>``) and the processor it was measured on (``rs_cpu_<slug>``)."""
     out = {"rs_real": f"{100 * np.mean(study['real found']):.0f}", "rs_clips": str(study["clips"])}
-
-    def level(s) -> str:
-        return f"{float(s):g}".replace(".", "_")
-
     for name, slug in RESTART_SLUGS.items():
         res = study["systems"].get(name)
         if res is None:
@@ -172,10 +173,10 @@ def restart_figures(study: dict) -> dict[str, str]:
                                              if w != "Processor")
         for s in study["sigmas"]:
             r = res["restart"][str(s)]
-            out[f"rs_found_{slug}_{level(s)}"] = f"{100 * np.mean(r['appearance found']):.0f}"
-            out[f"rs_rmse_{slug}_{level(s)}"] = f"{np.mean(r['latent rmse']):.2f}"
-            out[f"rs_first_{slug}_{level(s)}"] = f"{r['latent rmse per frame'][0]:.2f}"
-            out[f"rs_last_{slug}_{level(s)}"] = f"{r['latent rmse per frame'][-1]:.2f}"
+            out[f"rs_found_{slug}_{_level_name(s)}"] = f"{100 * np.mean(r['appearance found']):.0f}"
+            out[f"rs_rmse_{slug}_{_level_name(s)}"] = f"{np.mean(r['latent rmse']):.2f}"
+            out[f"rs_first_{slug}_{_level_name(s)}"] = f"{r['latent rmse per frame'][0]:.2f}"
+            out[f"rs_last_{slug}_{_level_name(s)}"] = f"{r['latent rmse per frame'][-1]:.2f}"
         ref_name = res.get("reference", "plain")
         ref = study["systems"].get(ref_name)
         if name != ref_name and ref is not None and res["latent rms"] == ref["latent rms"]:
@@ -184,10 +185,11 @@ def restart_figures(study: dict) -> dict[str, str]:
             for s in study["sigmas"]:
                 d = np.subtract(res["restart"][str(s)]["latent rmse"], ref["restart"][str(s)]["latent rmse"])
                 largest = max(largest, float(np.max(np.abs(d))))
-                out[f"rs_gap_{slug}_{level(s)}"] = decide.interval_text(decide.t_interval(d), digits=3)
+                out[f"rs_gap_{slug}_{_level_name(s)}"] = decide.interval_text(decide.t_interval(d), digits=3)
                 f = 100 * np.subtract(res["restart"][str(s)]["appearance found"],
                                       ref["restart"][str(s)]["appearance found"], dtype=float)
-                out[f"rs_foundgap_{slug}_{level(s)}"] = decide.interval_text(decide.bootstrap_interval(f[None, :]))
+                found_gap = decide.bootstrap_interval(f[None, :])
+                out[f"rs_foundgap_{slug}_{_level_name(s)}"] = decide.interval_text(found_gap)
             out[f"rs_maxgap_{slug}"] = f"{largest:.3f}"
     return out
 
@@ -205,7 +207,7 @@ def seen_figures(study: dict, system: str, slug: str) -> dict[str, str]:
     sets = study["systems"][system]["sets"]
     out = {"seen_clips": str(study["clips"])}
     for s in study["sigmas"]:
-        lv = f"{float(s):g}".replace(".", "_")
+        lv = _level_name(s)
         for name, key in keys.items():
             r = sets[name][str(s)]
             out[f"seen_found_{slug}_{key}_{lv}"] = f"{100 * np.mean(r['appearance found']):.0f}"

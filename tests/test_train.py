@@ -328,3 +328,21 @@ def test_vae_loss_and_checkpoint_loading(tmp_path):
     assert all(torch.equal(v, vae.state_dict()[k]) for k, v in saved.items())
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         T.vae_from_checkpoint(cfg, tmp_path)
+
+
+def test_synthetic_clip_is_the_rule_behind_the_training_items(tmp_path):
+    cfg = tiny("unet", tmp_path / "s")
+    ds = clips.TrainClips(cfg, with_flow=True)
+    for i in (0, 5):
+        clip, item = ds.synthetic_clip(i), ds[i]
+        assert torch.equal(clip.video, item["video"]) and torch.equal(clip.flow, item["flow"])
+        assert clip.object_mask.shape == clip.video.shape[1:3]  # what the items leave out, for a probe
+    with pytest.raises(IndexError, match="out of range"):
+        ds.synthetic_clip(6)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    from remoco import video as vio
+
+    vio.write_video(folder / "a.mp4", torch.zeros((4, 32, 32, 3), dtype=torch.uint8), fps=4)
+    with pytest.raises(ValueError, match="data="):
+        clips.TrainClips(cfg.replace(data=str(folder), flow_source="opencv")).synthetic_clip(0)
