@@ -4,7 +4,11 @@ controllers trained with one recipe and different seeds, each beside its own bas
 For each ``--system NAME=BASE:CONTROLLER`` (a ``toy-base`` pipeline folder and a controller folder with
 ``controller/config.json``): the 24 held-out object clips of chapter 5 (seed 20000, 15 sampler steps, k = 2, the drag
 filling the brush, :func:`remoco.evaluate.trajectory_following`), the mean distance of the tracked start point to the
-drawn path, the base's on the same clips and the ratio of the two. Per-clip distances go to ``--out``.
+drawn path, the base's on the same clips and the ratio of the two. Per-clip distances go to ``--out``; each
+``--pair A-B`` adds the paired 95 % t interval of A's distance minus B's over the clips (``remoco.decide``); either side
+may be ``A1+A2+...``, several systems (say, seeds of one recipe) whose distances are averaged clip by clip first,
+and the same interval is stored for the clips with and without a photograph held out of ``photos="train"``
+(``data.HELD_OUT_PHOTOS``; each clip's photographs are stored under ``"photographs"``).
 
     .venv/bin/python benchmarks/controller_seeds.py --system s0=data/checkpoints/toy-base:data/checkpoints/remoco-toy \\
         --system s1=data/checkpoints/toy-base:runs/seeds/remoco-s1/controller/final --out results/controller_seeds.json
@@ -20,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from remoco import evaluate, shipped
+from remoco import data, decide, evaluate, shipped
 
 
 def main() -> None:
@@ -28,11 +32,22 @@ def main() -> None:
     ap.add_argument("--system", action="append", required=True, help="NAME=BASE_FOLDER:CONTROLLER_FOLDER")
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pair", action="append", default=[],
+                    help="A-B: paired interval of A's distances minus B's; A1+A2-B1+B2 averages seeds per clip first")
+    ap.add_argument("--note", action="append", default=[], help="a sentence stored under 'notes'")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    names = [spec.split("=", 1)[0] for spec in args.system]
+    pairs = [[side.split("+") for side in p.split("-")] for p in args.pair]
+    for p, pair in zip(args.pair, pairs):
+        if len(pair) != 2 or not {n for side in pair for n in side} <= set(names):
+            ap.error(f"--pair must be A-B (or A1+A2-B1+B2) with every name among the --system names {names}, got {p!r}")
     torch.set_num_threads(args.threads)
     out = dict(clips=args.clips, seed=20000, k=2, num_inference_steps=15, trajectory_fill="brush",
                threads=args.threads, machine=platform.processor() or platform.machine(), systems={}, bases={})
+    out["photographs"] = [data.make_clip(20000 + i, 8, 64, 64, kind="object").meta["photographs"]
+                          for i in range(args.clips)]
+    held = np.array([bool(set(ps) & set(data.HELD_OUT_PHOTOS)) for ps in out["photographs"]])
     for spec in args.system:
         name, folders = spec.split("=", 1)
         base_dir, ctrl_dir = folders.split(":", 1)
@@ -52,6 +67,17 @@ def main() -> None:
                                     closer=float(np.mean(d < b)), seconds=time.perf_counter() - t0)
         print(f"{name}: {d.mean():.2f} px vs base {b.mean():.2f} px, ratio {d.mean() / b.mean():.2f}, "
               f"closer on {100 * np.mean(d < b):.0f} %", flush=True)
+    for p, sides in zip(args.pair, pairs):
+        a, b = (np.mean([out["systems"][n]["distances"] for n in side], axis=0) for side in sides)
+        out.setdefault("pairs", {})[p] = iv = decide.t_interval(a - b)
+        print(f"{p}: {iv['mean']:+.2f} px [{iv['low']:+.2f}, {iv['high']:+.2f}]", flush=True)
+        for label, rows in (("with a held-out photograph", held), ("without", ~held)):
+            if rows.sum() >= 2:
+                iv = decide.t_interval((a - b)[rows])
+                out.setdefault("pairs_by_photograph", {}).setdefault(p, {})[label] = iv
+                print(f"  clips {label} ({rows.sum()}): {iv['mean']:+.2f} px [{iv['low']:+.2f}, {iv['high']:+.2f}]")
+    if args.note:
+        out["notes"] = list(args.note)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)

@@ -87,7 +87,8 @@ class SyntheticClip:
         (an object or a part; not the background, even when the camera moves).
     kind : str, one of :data:`KINDS` (or ``"photo-part"`` / ``"photo-camera"`` for :func:`photo_clip`).
     meta : dict with ``seed``, ``owner`` ((H, W) int layer index of each frame-1 pixel, 0 = background),
-        ``layers`` (names), ``camera`` (bool) and the motion parameters.
+        ``layers`` (names), ``photographs`` (the photograph each layer's texture was cut from, in the order of
+        ``layers``), ``camera`` (bool) and the motion parameters.
     """
 
     video: torch.Tensor
@@ -244,6 +245,7 @@ class _Layer:
     alpha: np.ndarray  # (h, w) float32 in [0, 1]
     T: np.ndarray  # (L, 2, 3) local -> image coords of frame i
     moving: bool  # moves in the world (counts for object_mask)
+    photo: str  # the photograph its texture was cut from (a key of PHOTO_SOURCES)
 
 
 def _shape_alpha(rng: np.random.Generator, h: int, w: int, shape: str | None = None) -> np.ndarray:
@@ -370,7 +372,7 @@ def _object_layer(rng, name, L, H, W, size, start, total, rot=0.0, zoom=0.0, pho
             for i in range(L)
         ]
     )
-    return _Layer(name, tex, alpha, T, moving), (h, w)
+    return _Layer(name, tex, alpha, T, moving, photo), (h, w)
 
 
 def _part_layer(rng, parent: _Layer, parent_hw, L, swing, photos=PHOTO_NAMES):
@@ -392,7 +394,7 @@ def _part_layer(rng, parent: _Layer, parent_hw, L, swing, photos=PHOTO_NAMES):
         phi = swing * (math.sin(np.pi * (t[i] + phase)) - math.sin(np.pi * phase))
         local = _mul(_translate(*pivot), _rot_scale(phi, 1.0), _translate(*-pivot), place)
         T.append(_mul(parent.T[i], local))
-    return _Layer(parent.name + ".part", tex, alpha, np.stack(T), True)
+    return _Layer(parent.name + ".part", tex, alpha, np.stack(T), True, photo)
 
 
 def _camera(rng, L, H, W, pan, zoom):
@@ -408,7 +410,7 @@ def _background(rng, L, H, W, margin, photos=PHOTO_NAMES):
     photo = _pick(rng, photos)
     tex = _photo_crop(rng, photo, H + 2 * margin, W + 2 * margin)
     T = np.repeat(_translate(-margin, -margin)[None], L, axis=0)
-    return _Layer("background", tex, np.ones(tex.shape[:2], np.float32), T, False)
+    return _Layer("background", tex, np.ones(tex.shape[:2], np.float32), T, False, photo)
 
 
 def _check_size(num_frames, height, width):
@@ -421,7 +423,8 @@ def _finish(layers, H, W, kind, meta):
     video, flow, vis, owner = render_layers(layers, H, W)
     moving_idx = [j for j, lay in enumerate(layers) if lay.moving]
     obj = np.isin(owner, moving_idx)
-    meta = dict(meta, owner=torch.from_numpy(owner), layers=[lay.name for lay in layers])
+    meta = dict(meta, owner=torch.from_numpy(owner), layers=[lay.name for lay in layers],
+                photographs=[lay.photo for lay in layers])
     return SyntheticClip(
         video=torch.from_numpy(video),
         flow=torch.from_numpy(flow),
@@ -552,7 +555,7 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
         tex = img[y0 : y0 + H + 2 * margin, x0 : x0 + W + 2 * margin].astype(np.float32)
         cam = _camera(rng, L, H, W, pan, zoom)
         T = np.stack([_mul(cam[i], _translate(-margin, -margin)) for i in range(L)])
-        layers = [_Layer("background", tex, np.ones(tex.shape[:2], np.float32), T, False)]
+        layers = [_Layer("background", tex, np.ones(tex.shape[:2], np.float32), T, False, photo)]
         meta.update(pan=pan.tolist(), zoom=float(zoom))
         return _finish(layers, H, W, "photo-camera", meta)
 
@@ -581,8 +584,8 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
     T = np.stack([_mul(_translate(*centers[i]), _rot_scale(rot * t[i], 1.0), _translate(-(rw - 1) / 2, -(rh - 1) / 2))
                   for i in range(L)])
     layers = [
-        _Layer("background", bg, np.ones((H, W), np.float32), np.repeat(_translate(0, 0)[None], L, 0), False),
-        _Layer("region", tex, alpha, T, True),
+        _Layer("background", bg, np.ones((H, W), np.float32), np.repeat(_translate(0, 0)[None], L, 0), False, photo),
+        _Layer("region", tex, alpha, T, True, photo),
     ]
     meta.update(region_box=(rx0, ry0, rw, rh), travel=total.tolist(), rotation=float(rot))
     return _finish(layers, H, W, "photo-part", meta)

@@ -166,3 +166,17 @@ def test_make_clip_photos():
         data.make_clip(5, photos=("no-such-photo",))
     with pytest.raises(ValueError, match="photos"):
         data.make_clip(5, photos=())
+
+
+def test_clip_meta_names_the_photograph_of_every_layer():
+    """``meta["photographs"]`` lists, layer by layer, the photograph each texture was cut from: only photographs of
+    the ``photos`` a clip was drawn from, and the one photograph of a :func:`photo_clip`."""
+    from remoco.data import ALL_PHOTOS, make_clip, photo_clip
+
+    for seed, kind in ((3, "object"), (4, "camera"), (5, "part")):
+        clip = make_clip(seed, 4, 32, 32, kind=kind, photos=("coffee", "retina"))
+        assert len(clip.meta["photographs"]) == len(clip.meta["layers"])
+        assert set(clip.meta["photographs"]) <= {"coffee", "retina"}
+    seen = {p for s in range(12) for p in make_clip(s, 4, 32, 32, kind="object").meta["photographs"]}
+    assert len(seen) > 2 and seen <= set(ALL_PHOTOS)
+    assert photo_clip(0, 4, 32, 48, photo="rocket").meta["photographs"] == ["rocket", "rocket"]

@@ -96,3 +96,22 @@ def test_welch_interval_matches_scipy_and_covers_a_known_difference_at_its_level
         decide.welch_interval([1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="b must be"):
         decide.welch_interval([1.0, 2.0], [[1.0, 2.0]])
+
+
+def test_controller_seeds_benchmark_rejects_a_pair_outside_its_systems():
+    """``benchmarks/controller_seeds.py --pair A-B`` exits naming the argument and the systems when A or B is not
+    one of the ``--system`` names, also inside a ``+`` group of seeds (checked before any model loads), and goes on
+when all are."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "controller_seeds.py"
+    cmd = [sys.executable, str(script), "--clips", "2", "--system", "a=/nonexistent/base:/nonexistent/ctrl",
+           "--system", "b=/nonexistent/base:/nonexistent/ctrl2"]
+    bad = subprocess.run([*cmd, "--pair", "a-c"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--pair" in bad.stderr and "'a-c'" in bad.stderr and "['a', 'b']" in bad.stderr
+    bad_group = subprocess.run([*cmd, "--pair", "a+c-b"], capture_output=True, text=True)
+    assert bad_group.returncode == 2 and "'a+c-b'" in bad_group.stderr
+    good = subprocess.run([*cmd, "--pair", "a+b-b"], capture_output=True, text=True)
+    assert good.returncode != 0 and "--pair" not in good.stderr and "model_index.json" in good.stderr
