@@ -26,6 +26,8 @@ import torch
 
 from remoco import data, decide, evaluate, shipped
 
+CLIP_SEED = 20000  # chapter 5's held-out object clips: seeds CLIP_SEED + i
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,9 +45,9 @@ def main() -> None:
         if len(pair) != 2 or not {n for side in pair for n in side} <= set(names):
             ap.error(f"--pair must be A-B (or A1+A2-B1+B2) with every name among the --system names {names}, got {p!r}")
     torch.set_num_threads(args.threads)
-    out = dict(clips=args.clips, seed=20000, k=2, num_inference_steps=15, trajectory_fill="brush",
+    out = dict(clips=args.clips, seed=CLIP_SEED, k=2, num_inference_steps=15, trajectory_fill="brush",
                threads=args.threads, machine=platform.processor() or platform.machine(), systems={}, bases={})
-    out["photographs"] = [data.make_clip(20000 + i, 8, 64, 64, kind="object").meta["photographs"]
+    out["photographs"] = [data.make_clip(CLIP_SEED + i, 8, 64, 64, kind="object").meta["photographs"]
                           for i in range(args.clips)]
     held = np.array([bool(set(ps) & set(data.HELD_OUT_PHOTOS)) for ps in out["photographs"]])
     for spec in args.system:
@@ -54,11 +56,11 @@ def main() -> None:
         t0 = time.perf_counter()
         if base_dir not in out["bases"]:
             base = shipped.load_shipped_base(base_dir)
-            res = evaluate.trajectory_following({"base": base}, num_clips=args.clips, seed=20000, k=2,
+            res = evaluate.trajectory_following({"base": base}, num_clips=args.clips, seed=CLIP_SEED, k=2,
                                                 num_inference_steps=15, trajectory_fill="brush")
             out["bases"][base_dir] = dict(distances=res["base"], data=res["data"])
         pipe = shipped.load_shipped_pipeline("remoco", base_path=base_dir, controller_path=ctrl_dir)
-        res = evaluate.trajectory_following({"remoco": pipe}, num_clips=args.clips, seed=20000, k=2,
+        res = evaluate.trajectory_following({"remoco": pipe}, num_clips=args.clips, seed=CLIP_SEED, k=2,
                                             num_inference_steps=15, trajectory_fill="brush")
         b = np.asarray(out["bases"][base_dir]["distances"])
         d = np.asarray(res["remoco"])
@@ -70,12 +72,12 @@ def main() -> None:
     for p, sides in zip(args.pair, pairs):
         a, b = (np.mean([out["systems"][n]["distances"] for n in side], axis=0) for side in sides)
         out.setdefault("pairs", {})[p] = iv = decide.t_interval(a - b)
-        print(f"{p}: {iv['mean']:+.2f} px [{iv['low']:+.2f}, {iv['high']:+.2f}]", flush=True)
+        print(f"{p}: {decide.interval_text(iv, digits=2)} px", flush=True)
         for label, rows in (("with a held-out photograph", held), ("without", ~held)):
             if rows.sum() >= 2:
                 iv = decide.t_interval((a - b)[rows])
                 out.setdefault("pairs_by_photograph", {}).setdefault(p, {})[label] = iv
-                print(f"  clips {label} ({rows.sum()}): {iv['mean']:+.2f} px [{iv['low']:+.2f}, {iv['high']:+.2f}]")
+                print(f"  clips {label} ({rows.sum()}): {decide.interval_text(iv, digits=2)} px")
     if args.note:
         out["notes"] = list(args.note)
     if args.out:

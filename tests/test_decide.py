@@ -101,7 +101,7 @@ def test_welch_interval_matches_scipy_and_covers_a_known_difference_at_its_level
 def test_controller_seeds_benchmark_rejects_a_pair_outside_its_systems():
     """``benchmarks/controller_seeds.py --pair A-B`` exits naming the argument and the systems when A or B is not
     one of the ``--system`` names, also inside a ``+`` group of seeds (checked before any model loads), and goes on
-when all are."""
+    when all are."""
     import subprocess
     import sys
     from pathlib import Path
