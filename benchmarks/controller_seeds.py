@@ -8,7 +8,9 @@ drawn path, the base's on the same clips and the ratio of the two. Per-clip dist
 ``--pair A-B`` adds the paired 95 % t interval of A's distance minus B's over the clips (``remoco.decide``); either side
 may be ``A1+A2+...``, several systems (say, seeds of one recipe) whose distances are averaged clip by clip first,
 and the same interval is stored for the clips with and without a photograph held out of ``photos="train"``
-(``data.HELD_OUT_PHOTOS``; each clip's photographs are stored under ``"photographs"``).
+(``data.HELD_OUT_PHOTOS``; each clip's photographs are stored under ``"photographs"``). ``--stored FILE`` takes the
+systems and bases of an earlier run of this script (same clips, seed, k, steps and fill, else it exits naming the
+field) into the output and the pairs without re-scoring them, so a new system can be paired with stored ones.
 
     .venv/bin/python benchmarks/controller_seeds.py --system s0=data/checkpoints/toy-base:data/checkpoints/remoco-toy \\
         --system s1=data/checkpoints/toy-base:runs/seeds/remoco-s1/controller/final --out results/controller_seeds.json
@@ -31,7 +33,9 @@ CLIP_SEED = 20000  # chapter 5's held-out object clips: seeds CLIP_SEED + i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--system", action="append", required=True, help="NAME=BASE_FOLDER:CONTROLLER_FOLDER")
+    ap.add_argument("--system", action="append", default=[], help="NAME=BASE_FOLDER:CONTROLLER_FOLDER")
+    ap.add_argument("--stored", action="append", default=[],
+                    help="an earlier --out file of this script: its systems join the output and the pairs unscored")
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pair", action="append", default=[],
@@ -40,15 +44,31 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = [spec.split("=", 1)[0] for spec in args.system]
+    protocol = dict(clips=args.clips, seed=CLIP_SEED, k=2, num_inference_steps=15, trajectory_fill="brush")
+    stored = [_read_stored(ap, path, protocol) for path in args.stored]
+    for path, old in zip(args.stored, stored):
+        clash = sorted(set(old["systems"]) & set(names))
+        if clash:
+            ap.error(f"--stored {path!r} already has the systems {clash}: give the new ones other names")
+        names += list(old["systems"])
+    if not names:
+        ap.error("give at least one --system NAME=BASE_FOLDER:CONTROLLER_FOLDER or --stored FILE")
     pairs = [[side.split("+") for side in p.split("-")] for p in args.pair]
     for p, pair in zip(args.pair, pairs):
         if len(pair) != 2 or not {n for side in pair for n in side} <= set(names):
             ap.error(f"--pair must be A-B (or A1+A2-B1+B2) with every name among the --system names {names}, got {p!r}")
     torch.set_num_threads(args.threads)
-    out = dict(clips=args.clips, seed=CLIP_SEED, k=2, num_inference_steps=15, trajectory_fill="brush",
-               threads=args.threads, machine=platform.processor() or platform.machine(), systems={}, bases={})
-    out["photographs"] = [data.make_clip(CLIP_SEED + i, 8, 64, 64, kind="object").meta["photographs"]
-                          for i in range(args.clips)]
+    out = dict(**protocol, threads=args.threads, machine=platform.processor() or platform.machine(), systems={},
+               bases={})
+    out["photographs"] = [c.meta["photographs"] for c in evaluate.following_clips(args.clips, seed=CLIP_SEED)]
+    for path, old in zip(args.stored, stored):
+        out["bases"].update(old["bases"])
+        for name, system in old["systems"].items():
+            out["systems"][name] = {"machine": old.get("machine"), "threads": old.get("threads"), **system,
+                                    "stored": path}
+        for key in ("pairs", "pairs_by_photograph"):  # derived from the stored distances: still valid
+            out.setdefault(key, {}).update(old.get(key, {}))
+        out["notes"] = out.get("notes", []) + old.get("notes", [])
     held = np.array([bool(set(ps) & set(data.HELD_OUT_PHOTOS)) for ps in out["photographs"]])
     for spec in args.system:
         name, folders = spec.split("=", 1)
@@ -79,10 +99,25 @@ def main() -> None:
                 out.setdefault("pairs_by_photograph", {}).setdefault(p, {})[label] = iv
                 print(f"  clips {label} ({rows.sum()}): {decide.interval_text(iv, digits=2)} px")
     if args.note:
-        out["notes"] = list(args.note)
+        out["notes"] = out.get("notes", []) + list(args.note)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)
+
+
+def _read_stored(ap: argparse.ArgumentParser, path: str, protocol: dict) -> dict:
+    """An earlier output of this script, checked to have scored the same clips the same way as ``protocol``."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        ap.error(f"--stored {path!r} is not a readable JSON file: {err}")
+    if not isinstance(old, dict) or not isinstance(old.get("systems"), dict):
+        ap.error(f"--stored {path!r} has no 'systems': not an output of this script")
+    for field, want in protocol.items():
+        if old.get(field) != want:
+            ap.error(f"--stored {path!r} has {field}={old.get(field)!r}, this run {want!r}: its distances do not pair")
+    return old
 
 
 if __name__ == "__main__":

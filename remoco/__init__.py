@@ -4,7 +4,8 @@
 modules you use, e.g. ``from remoco import conditions``. The data path of the method, in order:
 
 ====================  ===========================================================================================
-``data``              synthetic clips with exact flow and visibility; the packaged photographs
+``data``              synthetic clips with exact flow and visibility
+``photos``            the photographs the packages ship offline; bench, training and held-out sets
 ``video``             read / write / resize clips; uint8 conversion
 ``flow``              optical flow and visibility from the first frame (Eq. 4; DOT / CoTracker adapters)
 ``checks``            argument checks shared by the condition modules (clear ValueErrors)

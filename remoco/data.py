@@ -12,19 +12,33 @@ back to front. For a frame-1 pixel ``p`` owned by layer ``l`` (the top-most opaq
 * visibility (Eq. 4):  ``M^i(p) = 1`` iff ``q = p + f^i(p)`` lies inside frame ``i`` and no layer in
   front of ``l`` covers ``q`` in frame ``i``.
 
-Textures are real photographs bundled with scikit-image (no download). Everything is seeded:
-the same ``seed`` gives bit-identical tensors.
+Textures are real photographs shipped inside the installed packages (:mod:`remoco.photos`, no download).
+Everything is seeded: the same ``seed`` gives bit-identical tensors.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import torch
+
+from .photos import (
+    ALL_PHOTOS,
+    HELD_OUT_PHOTOS,
+    PHOTO_NAMES,
+    PHOTO_SETS,
+    PHOTO_SOURCES,
+    TRAIN_PHOTOS,
+    check_photos,
+    load_photo,
+    photo_crop,
+    photo_scaled,
+    sample_images,
+    tinted,
+)
 
 __all__ = [
     "KINDS",
@@ -48,29 +62,6 @@ KINDS = ("object", "camera", "part", "occlusion", "exit")
 #: drag demo asks for), then the others.
 _KIND_WEIGHTS = (0.35, 0.15, 0.2, 0.15, 0.15)
 
-#: Colour photographs shipped inside the scikit-image wheel (loaded offline, no pooch download): the photographs of
-#: the bench sets (``data/bench``) and of the evaluation clips; the first training runs drew from these seven too.
-PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
-
-#: Every image that the project's own packages ship offline, ``{name: (package, item)}``: scikit-image's sample
-#: photographs (colour and grey), two procedural textures of scikit-image (a colour wheel and a checkerboard) and
-#: matplotlib's two sample photographs. scikit-learn's sample images would add two more, but scikit-learn is not
-#: a dependency.
-PHOTO_SOURCES = {
-    **{n: ("skimage", n) for n in PHOTO_NAMES},
-    **{n: ("skimage", n) for n in ("camera", "moon", "coins", "clock", "grass", "gravel", "brick", "cell")},
-    **{n: ("skimage", n) for n in ("colorwheel", "checkerboard")},
-    "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
-    "blue_pack": ("matplotlib", "Minduka_Present_Blue_Pack.png"),
-}
-ALL_PHOTOS = tuple(PHOTO_SOURCES)
-#: Photographs no training scene draws from (``photos="train"``): the drag demo's rocket and the astronaut stay
-#: unseen, so a drag on them tests a model on a photograph it never trained on.
-HELD_OUT_PHOTOS = ("rocket", "astronaut")
-#: The training scenes' photographs at ``TrainConfig.photos="train"``: every packaged image but the held-out ones.
-TRAIN_PHOTOS = tuple(n for n in ALL_PHOTOS if n not in HELD_OUT_PHOTOS)
-#: ``TrainConfig.photos`` -> the photographs its scenes draw from (``"bench"``: the seven of the first runs).
-PHOTO_SETS = {"bench": PHOTO_NAMES, "train": TRAIN_PHOTOS}
 
 
 @dataclass
@@ -106,99 +97,6 @@ class SyntheticClip:
             "object_mask": self.object_mask,
             "kind": self.kind,
         }
-
-
-# --------------------------------------------------------------------------------------------
-# photographs
-# --------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _photo(name: str) -> np.ndarray:
-    """``(H, W, 3)`` uint8 image of :data:`PHOTO_SOURCES` (grey images repeated to three channels, alpha dropped
-    over white)."""
-    if name not in PHOTO_SOURCES:
-        raise ValueError(f"name must be one of {ALL_PHOTOS}, got {name!r}")
-    package, item = PHOTO_SOURCES[name]
-    if package == "skimage":
-        import skimage.data
-
-        img = np.asarray(getattr(skimage.data, item)())
-    else:
-        import matplotlib.cbook
-        from PIL import Image
-
-        with Image.open(matplotlib.cbook.get_sample_data(item, asfileobj=False)) as im:
-            img = np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB"))
-    img = img.astype(np.float32)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.shape[2] == 4:
-        a = img[..., 3:] / 255.0
-        img = img[..., :3] * a + 255.0 * (1 - a)
-    return np.ascontiguousarray(np.round(img[..., :3]).astype(np.uint8))
-
-
-@functools.lru_cache(maxsize=None)
-def _is_grey(name: str) -> bool:
-    """Is the photograph grey (three equal channels)? Asked once per crop while clips are drawn, so cached."""
-    img = _photo(name)
-    return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
-
-
-def _check_photos(photos) -> tuple:
-    photos = PHOTO_NAMES if photos is None else tuple(photos)
-    bad = [n for n in photos if n not in PHOTO_SOURCES]
-    if not photos or bad:
-        raise ValueError(f"photos must be None or a non-empty sequence of names from {ALL_PHOTOS}, got {photos!r}")
-    return photos
-
-
-_SCALED_CACHE: "dict[tuple[str, int], np.ndarray]" = {}
-_SCALED_CACHE_BYTES = 256 * 2**20  # resized photos kept in memory (uint8), oldest dropped first
-
-
-def _photo_scaled(name: str, short_side: int) -> np.ndarray:
-    """Photo resized so that its short side is ``short_side`` (uint8, read-only, cached)."""
-    key = (name, int(short_side))
-    out = _SCALED_CACHE.get(key)
-    if out is not None:
-        return out
-    img = _photo(name)
-    h, w = img.shape[:2]
-    s = short_side / min(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    out = cv2.resize(img, size, interpolation=interp)
-    out.setflags(write=False)
-    _SCALED_CACHE[key] = out
-    while sum(v.nbytes for v in _SCALED_CACHE.values()) > _SCALED_CACHE_BYTES and len(_SCALED_CACHE) > 1:
-        _SCALED_CACHE.pop(next(iter(_SCALED_CACHE)))
-    return out
-
-
-def sample_images(names=None) -> dict:
-    """Reference photographs for the book / demo: ``{name: (H, W, 3) uint8 numpy array}``.
-
-    These are scikit-image's bundled sample images (astronaut, coffee, chelsea, rocket, ...),
-    available offline.
-    """
-    names = _check_photos(names)
-    return {n: _photo(n).copy() for n in names}
-
-
-def _photo_crop(rng: np.random.Generator, name: str, h: int, w: int) -> np.ndarray:
-    """A random (h, w, 3) float32 crop of a photo, at a scale where the crop covers 40-80 % of it."""
-    frac = rng.uniform(0.4, 0.8)
-    short = max(max(h, w) / frac, h, w)
-    # quantise the scale to quarter octaves so that the resized photos are cached and reused
-    short = int(math.ceil(2.0 ** (math.ceil(math.log2(short) * 4) / 4)))
-    img = _photo_scaled(name, short)
-    y0 = int(rng.integers(0, img.shape[0] - h + 1))
-    x0 = int(rng.integers(0, img.shape[1] - w + 1))
-    crop = img[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
-    # a grey image gets a random colour cast (the seven colour photographs draw nothing more: same clips as before)
-    return _tinted(rng, crop, strength=0.35) if _is_grey(name) else crop
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,14 +155,6 @@ def _shape_alpha(rng: np.random.Generator, h: int, w: int, shape: str | None = N
     v = (yy - (h - 1) / 2) / max((h - 2) / 2, 1)
     p = {"ellipse": 2.0, "box": 8.0, "blob": 1.4}[shape]
     return (np.abs(u) ** p + np.abs(v) ** p <= 1.0).astype(np.float32)
-
-
-def _tinted(rng: np.random.Generator, tex: np.ndarray, strength: float = 0.45) -> np.ndarray:
-    """Blend a texture with a random saturated colour so objects stand out from the background."""
-    hue = rng.uniform(0, 1)
-    rgb = np.array([abs(hue * 6 - 3) - 1, 2 - abs(hue * 6 - 2), 2 - abs(hue * 6 - 4)])
-    rgb = np.clip(rgb, 0, 1) * 255.0
-    return (tex * (1 - strength) + rgb.astype(np.float32) * strength).astype(np.float32)
 
 
 def render_layers(layers: list, height: int, width: int):
@@ -358,7 +248,7 @@ def _object_layer(rng, name, L, H, W, size, start, total, rot=0.0, zoom=0.0, pho
     h = max(4, int(round(size * rng.uniform(0.7, 1.3))))
     w = max(4, int(round(size * rng.uniform(0.7, 1.3))))
     photo = _pick(rng, photos)
-    tex = _tinted(rng, _photo_crop(rng, photo, h, w))
+    tex = tinted(rng, photo_crop(rng, photo, h, w))
     alpha = _shape_alpha(rng, h, w)
     centers = _path(rng, L, np.asarray(start, float), np.asarray(total, float))
     t = np.linspace(0, 1, L)
@@ -381,7 +271,7 @@ def _part_layer(rng, parent: _Layer, parent_hw, L, swing, photos=PHOTO_NAMES):
     h = max(3, int(round(ph * rng.uniform(0.35, 0.5))))
     w = max(3, int(round(pw * rng.uniform(0.35, 0.5))))
     photo = _pick(rng, photos)
-    tex = _tinted(rng, _photo_crop(rng, photo, h, w), strength=0.6)
+    tex = tinted(rng, photo_crop(rng, photo, h, w), strength=0.6)
     alpha = _shape_alpha(rng, h, w, "ellipse")
     # pivot on the parent (local parent coords); the part hangs outwards from it
     ang = rng.uniform(0, 2 * np.pi)
@@ -408,7 +298,7 @@ def _camera(rng, L, H, W, pan, zoom):
 
 def _background(rng, L, H, W, margin, photos=PHOTO_NAMES):
     photo = _pick(rng, photos)
-    tex = _photo_crop(rng, photo, H + 2 * margin, W + 2 * margin)
+    tex = photo_crop(rng, photo, H + 2 * margin, W + 2 * margin)
     T = np.repeat(_translate(-margin, -margin)[None], L, axis=0)
     return _Layer("background", tex, np.ones(tex.shape[:2], np.float32), T, False, photo)
 
@@ -450,7 +340,7 @@ def make_clip(seed: int, num_frames: int = 8, height: int = 64, width: int = 64,
     :data:`PHOTO_SOURCES`; ``None``: :data:`PHOTO_NAMES`, the bench's seven).
     """
     _check_size(num_frames, height, width)
-    photos = _check_photos(photos)
+    photos = check_photos(photos)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     rng = np.random.default_rng(int(seed) & 0xFFFFFFFFFFFFFFFF)
@@ -547,9 +437,9 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
         pan = _random_direction(rng) * rng.uniform(0.1, 0.2) * S
         zoom = rng.uniform(0.05, 0.15)
         margin = int(math.ceil(np.abs(pan).max() + 2))
-        orig = _photo(photo)  # resize so the photo covers the canvas, then centre crop
+        orig = load_photo(photo)  # resize so the photo covers the canvas, then centre crop
         scale = max((H + 2 * margin) / orig.shape[0], (W + 2 * margin) / orig.shape[1])
-        img = _photo_scaled(photo, int(math.ceil(min(orig.shape[:2]) * scale)) + 1)
+        img = photo_scaled(photo, int(math.ceil(min(orig.shape[:2]) * scale)) + 1)
         y0 = (img.shape[0] - H - 2 * margin) // 2
         x0 = (img.shape[1] - W - 2 * margin) // 2
         tex = img[y0 : y0 + H + 2 * margin, x0 : x0 + W + 2 * margin].astype(np.float32)
@@ -560,9 +450,9 @@ def photo_clip(seed: int = 0, num_frames: int = 16, height: int = 320, width: in
         return _finish(layers, H, W, "photo-camera", meta)
 
     # frame-sized view of the photograph (resize so the short side fits, centre crop)
-    img = _photo(photo)
+    img = load_photo(photo)
     s = max(H / img.shape[0], W / img.shape[1])
-    img = _photo_scaled(photo, int(math.ceil(min(img.shape[:2]) * s)))
+    img = photo_scaled(photo, int(math.ceil(min(img.shape[:2]) * s)))
     y0, x0 = (img.shape[0] - H) // 2, (img.shape[1] - W) // 2
     frame = img[y0 : y0 + H, x0 : x0 + W].astype(np.float32)
     # region: an ellipse around a random point in the central part of the photo

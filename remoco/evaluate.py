@@ -18,6 +18,7 @@ from .tracking import appearance_match, motion_distance, video_frames
 __all__ = [
     "trajectory_distance",
     "object_trajectory",
+    "following_clips",
     "trajectory_following",
     "following_table",
     "AT_END_PX",
@@ -106,6 +107,15 @@ def generated_videos_from_first_frames(pipelines: dict, clips, seeds, num_infere
                                     motion_bucket_id, batch_size, precision, **call_kwargs)
 
 
+def following_clips(num_clips: int = 3, seed: int = 12345, kind: str = "object", num_frames: int = 8,
+                    size: int = 64) -> list:
+    """The held-out test clips of :func:`trajectory_following`: synthetic clips of ``kind`` with seeds ``seed + i``
+    for ``i < num_clips`` (each clip's ``meta["photographs"]`` names the photographs it was cut from)."""
+    from . import data
+
+    return [data.make_clip(seed + i, num_frames, size, size, kind=kind) for i in range(num_clips)]
+
+
 def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345, kind: str = "object",
                          num_inference_steps: int = 15, num_frames: int = 8, size: int = 64,
                          k: int = 8, tracker: str = "flow", motion_bucket_id: int = 127,
@@ -113,15 +123,13 @@ def trajectory_following(pipelines: dict, num_clips: int = 3, seed: int = 12345,
     """Generate each of ``num_clips`` seeded test clips' first frame with every pipeline in ``pipelines``
     (``{name: pipeline}``; a :class:`~remoco.pipeline.ReMoCoPipeline` also gets the drawn trajectory and the
     object brush, a plain SVD pipeline gets the image only) and measure :func:`trajectory_distance` to the
-    drawn trajectory. ``"data"`` is the real clip (the tracker's error floor). Test clips use seeds
-    ``seed + i`` — disjoint from the training clips' seeds — and their videos generator seeds ``seed + 1000 + i``;
-    ``batch_size`` videos go through one pipeline call, the UNet at ``precision``
+    drawn trajectory. ``"data"`` is the real clip (the tracker's error floor). Test clips
+    (:func:`following_clips`) use seeds ``seed + i`` — disjoint from the training clips' seeds — and their videos
+    generator seeds ``seed + 1000 + i``; ``batch_size`` videos go through one pipeline call, the UNet at ``precision``
     (:func:`remoco.sampling.sample_videos`). Returns ``{name: [distance per clip]}`` and ``"videos"``
     ``{name: [(L, H, W, 3) uint8]}``, ``"trajectories"`` and ``"brushes"`` (each clip's object mask)."""
 
-    from . import data
-
-    clips = [data.make_clip(seed + i, num_frames, size, size, kind=kind) for i in range(num_clips)]
+    clips = following_clips(num_clips, seed, kind, num_frames, size)
     trajs, conds = [], []
     for clip in clips:
         traj, brush = object_trajectory(clip)

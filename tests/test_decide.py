@@ -115,3 +115,33 @@ def test_controller_seeds_benchmark_rejects_a_pair_outside_its_systems():
     assert bad_group.returncode == 2 and "'a+c-b'" in bad_group.stderr
     good = subprocess.run([*cmd, "--pair", "a+b-b"], capture_output=True, text=True)
     assert good.returncode != 0 and "--pair" not in good.stderr and "model_index.json" in good.stderr
+
+
+def test_controller_seeds_benchmark_pairs_stored_systems_and_rejects_another_protocol(tmp_path):
+    """``--stored FILE`` brings an earlier run's systems into the pairs without loading a model: a-b over clips
+    where a is 3 and 4 px and b is 1 and 1 px is 2.5 px on average; the stored systems and their old pairs are kept;
+    a file scored on another number of clips, or a new system named like a stored one, exits naming the field."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "controller_seeds.py"
+    old = dict(clips=2, seed=20000, k=2, num_inference_steps=15, trajectory_fill="brush", threads=1, machine="m",
+               bases={"B": {"distances": [9.0, 9.0]}}, pairs={"old": {"mean": 1.0}},
+               systems={"a": {"base": "B", "distances": [3.0, 4.0]}, "b": {"base": "B", "distances": [1.0, 1.0]}})
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    out = tmp_path / "new.json"
+    run = subprocess.run([sys.executable, str(script), "--clips", "2", "--stored", str(tmp_path / "old.json"),
+                          "--pair", "a-b", "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    new = json.loads(out.read_text())
+    assert new["pairs"]["a-b"]["mean"] == pytest.approx(2.5) and new["pairs"]["old"] == {"mean": 1.0}
+    assert new["systems"]["a"]["stored"] == str(tmp_path / "old.json") and new["systems"]["a"]["machine"] == "m"
+    assert new["bases"] == old["bases"]
+    other = subprocess.run([sys.executable, str(script), "--clips", "3", "--stored", str(tmp_path / "old.json"),
+                            "--pair", "a-b"], capture_output=True, text=True)
+    assert other.returncode == 2 and "clips=2" in other.stderr and "--stored" in other.stderr
+    clash = subprocess.run([sys.executable, str(script), "--clips", "2", "--stored", str(tmp_path / "old.json"),
+                            "--system", "a=/x:/y"], capture_output=True, text=True)
+    assert clash.returncode == 2 and "['a']" in clash.stderr

@@ -269,3 +269,16 @@ def test_appearance_following_table_pairs_clips_with_the_reference():
     # paired differences 100, 100, 0, 0 points: mean +50
     assert rows["controller"]["at the end vs base (points)"].startswith("+50 [")
     assert rows["controller"]["distance to the drag's end, found (px)"] == pytest.approx(13 / 4)
+
+
+def test_following_clips_are_the_clips_trajectory_following_draws_on():
+    """:func:`following_clips` names the test clips of :func:`trajectory_following` (what a benchmark reads each
+    clip's photographs from): consecutive seeds from ``seed``, of the asked kind, and the very clips whose object
+    paths the evaluation draws."""
+    clips = T.following_clips(3, seed=321, kind="object")
+    assert [c.meta["seed"] for c in clips] == [321, 322, 323] and {c.kind for c in clips} == {"object"}
+    assert all(c.meta["photographs"] for c in clips)
+    res = T.trajectory_following({}, num_clips=3, seed=321)
+    for clip, drawn in zip(clips, res["trajectories"]):
+        np.testing.assert_array_equal(drawn, T.object_trajectory(clip)[0])
+    assert T.following_clips(2, seed=322)[0].meta["seed"] == 322
