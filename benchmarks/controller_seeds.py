@@ -28,7 +28,7 @@ import torch
 
 from remoco import data, decide, evaluate, shipped
 
-CLIP_SEED = 20000  # chapter 5's held-out object clips: seeds CLIP_SEED + i
+CLIP_SEED = evaluate.CHAPTER5_CLIP_SEED  # chapter 5's held-out object clips: seeds CLIP_SEED + i
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from .tracking import appearance_match, motion_distance, video_frames
 __all__ = [
     "trajectory_distance",
     "object_trajectory",
+    "CHAPTER5_CLIP_SEED",
     "following_clips",
     "trajectory_following",
     "following_table",
@@ -105,6 +106,11 @@ def generated_videos_from_first_frames(pipelines: dict, clips, seeds, num_infere
     empty = dict(region_trajectory=torch.zeros(L, H, W, 2), motion_mask=torch.zeros(L, H, W, 1, dtype=torch.bool))
     return _first_frames_and_videos(pipelines, clips, seeds, [empty] * len(clips), num_inference_steps,
                                     motion_bucket_id, batch_size, precision, **call_kwargs)
+
+
+#: The first seed of chapter 5's held-out object clips (seeds ``CHAPTER5_CLIP_SEED + i``), which the controller
+#: benchmarks score too.
+CHAPTER5_CLIP_SEED = 20000
 
 
 def following_clips(num_clips: int = 3, seed: int = 12345, kind: str = "object", num_frames: int = 8,

@@ -224,3 +224,44 @@ def test_noise_robust_decoder_trains_only_the_decoder_and_tolerates_noise():
         noise_robust_decoder(vae, lambda step: x, 0, latent_noise=0.5)
     with pytest.raises(ValueError, match="latent_noise"):
         noise_robust_decoder(vae, lambda step: x, 2, latent_noise=-1.0)
+
+
+def test_vae_by_photograph_benchmark_splits_clips_by_held_out_photograph(tmp_path):
+    """``benchmarks/vae_by_photograph.py`` scores each VAE on chapter 5's clips split by whether a held-out photograph
+    is in them: the splits hold every clip once, a clip's stored PSNR is that of its reconstruction, A-B is minus
+    B-A, and a pair naming an unknown VAE exits naming the argument."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from remoco import data, evaluate, fidelity
+    from remoco.toy_vae import ToyAutoencoder
+
+    for name, seed in (("a", 0), ("b", 1)):
+        torch.manual_seed(seed)
+        ToyAutoencoder(block_out_channels=(8, 8, 8), layers_per_block=1).save_pretrained(tmp_path / name)
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "vae_by_photograph.py"
+    cmd = [sys.executable, str(script), "--clips", "6", "--threads", "1", "--vae", f"a={tmp_path / 'a'}",
+           "--vae", f"b={tmp_path / 'b'}"]
+    run = subprocess.run([*cmd, "--pair", "a-b", "--pair", "b-a", "--out", str(tmp_path / "o.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = json.loads((tmp_path / "o.json").read_text())
+    clips = evaluate.following_clips(6, seed=evaluate.CHAPTER5_CLIP_SEED)
+    held = [i for i, c in enumerate(clips) if set(c.meta["photographs"]) & set(data.HELD_OUT_PHOTOS)]
+    split = out["vaes"]["a"]
+    assert len(split["with a held-out photograph"]["psnr"]) == len(held)
+    assert len(split["with a held-out photograph"]["psnr"]) + len(split["without"]["psnr"]) == 6
+    if held:
+        with torch.no_grad():
+            rec = fidelity.reconstruct(load_vae(tmp_path / "a").eval(), clips[held[0]].video.numpy())
+        assert split["with a held-out photograph"]["psnr"][0] == pytest.approx(
+            fidelity.psnr(clips[held[0]].video.numpy(), rec), abs=1e-4)
+    for s in out["pairs"]["a-b"]:
+        assert out["pairs"]["a-b"][s]["mean"] == pytest.approx(-out["pairs"]["b-a"][s]["mean"])
+        assert out["pairs"]["a-b"][s]["mean"] == pytest.approx(
+            np.mean(np.subtract(out["vaes"]["a"][s]["psnr"], out["vaes"]["b"][s]["psnr"])))
+    bad = subprocess.run([*cmd, "--pair", "a-c"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--pair" in bad.stderr and "'a-c'" in bad.stderr
