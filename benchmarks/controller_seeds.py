@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = [spec.split("=", 1)[0] for spec in args.system]
+    for name in names:
+        if not name or "-" in name or "+" in name:
+            ap.error(f"--system names must be non-empty and free of '-' and '+' (the --pair syntax), got {name!r}")
     protocol = dict(clips=args.clips, seed=CLIP_SEED, k=2, num_inference_steps=15, trajectory_fill="brush")
     stored = [_read_stored(ap, path, protocol) for path in args.stored]
     for path, old in zip(args.stored, stored):

@@ -101,7 +101,7 @@ def test_welch_interval_matches_scipy_and_covers_a_known_difference_at_its_level
 def test_controller_seeds_benchmark_rejects_a_pair_outside_its_systems():
     """``benchmarks/controller_seeds.py --pair A-B`` exits naming the argument and the systems when A or B is not
     one of the ``--system`` names, also inside a ``+`` group of seeds (checked before any model loads), and goes on
-    when all are."""
+    when all are; a system name with a '-' (which a pair could not name) is refused."""
     import subprocess
     import sys
     from pathlib import Path
@@ -113,6 +113,8 @@ def test_controller_seeds_benchmark_rejects_a_pair_outside_its_systems():
     assert bad.returncode == 2 and "--pair" in bad.stderr and "'a-c'" in bad.stderr and "['a', 'b']" in bad.stderr
     bad_group = subprocess.run([*cmd, "--pair", "a+c-b"], capture_output=True, text=True)
     assert bad_group.returncode == 2 and "'a+c-b'" in bad_group.stderr
+    dashed = subprocess.run([sys.executable, str(script), "--system", "a-1=/x:/y"], capture_output=True, text=True)
+    assert dashed.returncode == 2 and "'a-1'" in dashed.stderr and "--system" in dashed.stderr
     good = subprocess.run([*cmd, "--pair", "a+b-b"], capture_output=True, text=True)
     assert good.returncode != 0 and "--pair" not in good.stderr and "model_index.json" in good.stderr
 
