@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 
-from remoco import data, decide, evaluate, shipped
+from remoco import decide, evaluate, photos, shipped
 
 CLIP_SEED = evaluate.CHAPTER5_CLIP_SEED  # chapter 5's held-out object clips: seeds CLIP_SEED + i
 
@@ -72,7 +72,7 @@ def main() -> None:
         for key in ("pairs", "pairs_by_photograph"):  # derived from the stored distances: still valid
             out.setdefault(key, {}).update(old.get(key, {}))
         out["notes"] = out.get("notes", []) + old.get("notes", [])
-    held = np.array([bool(set(ps) & set(data.HELD_OUT_PHOTOS)) for ps in out["photographs"]])
+    held = np.array([photos.shows_held_out(ps) for ps in out["photographs"]])
     for spec in args.system:
         name, folders = spec.split("=", 1)
         base_dir, ctrl_dir = folders.split(":", 1)

@@ -20,7 +20,7 @@ import platform
 import numpy as np
 import torch
 
-from remoco import data, decide, evaluate, fidelity, toy_vae
+from remoco import data, decide, evaluate, fidelity, photos, toy_vae
 
 SPLITS = ("with a held-out photograph", "without")
 
@@ -39,7 +39,7 @@ def main() -> None:
             ap.error(f"--pair must be A-B with A and B among the --vae names {names}, got {p!r}")
     torch.set_num_threads(args.threads)
     clips = evaluate.following_clips(args.clips, seed=evaluate.CHAPTER5_CLIP_SEED)
-    held = [bool(set(c.meta["photographs"]) & set(data.HELD_OUT_PHOTOS)) for c in clips]
+    held = [photos.shows_held_out(c.meta["photographs"]) for c in clips]
     sets = {SPLITS[0]: [c.video.numpy() for c, h in zip(clips, held) if h],
             SPLITS[1]: [c.video.numpy() for c, h in zip(clips, held) if not h]}
     out = dict(clips=args.clips, seed=evaluate.CHAPTER5_CLIP_SEED, threads=args.threads,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 __all__ = ["PHOTO_NAMES", "PHOTO_SOURCES", "ALL_PHOTOS", "HELD_OUT_PHOTOS", "TRAIN_PHOTOS", "PHOTO_SETS",
-           "load_photo", "check_photos", "photo_scaled", "photo_crop", "sample_images", "tinted"]
+           "shows_held_out", "load_photo", "check_photos", "photo_scaled", "photo_crop", "sample_images", "tinted"]
 
 #: Colour photographs shipped inside the scikit-image wheel (loaded offline, no pooch download): the photographs of
 #: the bench sets (``data/bench``) and of the evaluation clips; the first training runs drew from these seven too.
@@ -39,6 +39,12 @@ HELD_OUT_PHOTOS = ("rocket", "astronaut")
 TRAIN_PHOTOS = tuple(n for n in ALL_PHOTOS if n not in HELD_OUT_PHOTOS)
 #: ``TrainConfig.photos`` -> the photographs its scenes draw from (``"bench"``: the seven of the first runs).
 PHOTO_SETS = {"bench": PHOTO_NAMES, "train": TRAIN_PHOTOS}
+
+
+def shows_held_out(photographs) -> bool:
+    """Is any of ``photographs`` (a clip's ``meta["photographs"]``) one that training holds out
+    (:data:`HELD_OUT_PHOTOS`)?"""
+    return bool(set(photographs) & set(HELD_OUT_PHOTOS))
 
 @functools.lru_cache(maxsize=None)
 def load_photo(name: str) -> np.ndarray:
