@@ -106,7 +106,7 @@ def sampling_side_by_side(n_runs: int, videos: int) -> dict:
     from remoco.sampling import sample_videos
 
     pipe = shipped.load_shipped_pipeline("remoco")
-    clips = [data.make_clip(20000 + i, kind="object") for i in range(videos)]
+    clips = [data.make_clip(evaluate.CHAPTER5_CLIP_SEED + i, kind="object") for i in range(videos)]
     conds = []
     for c in clips:
         traj, brush = evaluate.object_trajectory(c)

@@ -214,7 +214,8 @@ class TrainConfig:
         if self.lr_schedule not in ("constant", "cosine"):
             fail("lr_schedule", "'constant' or 'cosine'")
         if self.mixed_precision not in ("no", "fp16", "bf16", "auto"):
-            fail("mixed_precision", "'no', 'fp16', 'bf16' or 'auto'")
+            fail("mixed_precision", "'no', 'fp16', 'bf16' or 'auto'"
+                 + (" (YAML reads an unquoted no as False: write 'no')" if self.mixed_precision is False else ""))
         if not isinstance(self.fused_adam, bool):
             fail("fused_adam", "True or False")
         if self.flow_source not in ("gt", "opencv", "dot", "cotracker"):
@@ -531,6 +532,15 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+def _set_value(key: str, text: str, parsed):
+    """The value of ``--set key=text``: what YAML reads, except that a field whose type is plain text keeps the
+    text as typed when YAML would read something else (``mixed_precision=no`` is ``"no"``, not ``False``)."""
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    if types.get(key) in ("str", str) and not isinstance(parsed, str):
+        return text
+    return parsed
+
+
 def config_from_args(args) -> TrainConfig:
     """The :class:`TrainConfig` that ``remoco train`` runs (arguments of :func:`add_train_arguments`). A field
     given in ``--config`` wins over the preset, ``--set`` over the file, and a named flag (``--variant``,
@@ -544,7 +554,7 @@ def config_from_args(args) -> TrainConfig:
         if "=" not in item:
             raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
         key, val = item.split("=", 1)
-        over[key] = yaml.safe_load(val)
+        over[key] = _set_value(key, val, yaml.safe_load(val))
     named = {"preset": args.preset, "stage": args.stage, "variant": args.variant, "out_dir": args.out,
              "base": args.base, "max_steps": args.max_steps, "seed": args.seed}
     over.update({k: v for k, v in named.items() if v is not None})

@@ -47,6 +47,17 @@ def test_set_given_twice_keeps_both_overrides():
     assert config.config_from_args(_args("--set", "lr=0.1", "--set", "lr=0.2")).lr == 0.2  # the last one wins
 
 
+def test_set_keeps_a_text_field_as_typed():
+    # YAML reads an unquoted `no` as False, which mixed_precision refused; a text field keeps the text typed
+    assert config.config_from_args(_args("--set", "mixed_precision=no")).mixed_precision == "no"
+    assert config.config_from_args(_args("--set", "mixed_precision='no'")).mixed_precision == "no"
+    assert config.config_from_args(_args("--set", "mixed_precision=no", "fused_adam=no")).fused_adam is False
+    with pytest.raises(ValueError, match="mixed_precision.*fp8"):
+        config.config_from_args(_args("--set", "mixed_precision=fp8"))
+    with pytest.raises(ValueError, match="write 'no'"):
+        config.TrainConfig(mixed_precision=False)
+
+
 def test_config_file_errors_name_the_problem(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("learning_rate: 0.1\n")
