@@ -77,8 +77,8 @@ def main(argv=None) -> int:
     for n, c in cfgs.items():
         pipes[n] = shipped.load_shipped_pipeline("remoco", controller_path=Path(trained[n]["final_path"]))
     t1 = time.perf_counter()
-    res = evaluate.trajectory_following(pipes, num_clips=a.clips, seed=evaluate.CHAPTER5_CLIP_SEED, k=cfgs["fast-seed0"].k,
-                                        num_inference_steps=15, trajectory_fill="brush")
+    res = evaluate.trajectory_following(pipes, num_clips=a.clips, seed=evaluate.CHAPTER5_CLIP_SEED,
+                                        k=cfgs["fast-seed0"].k, num_inference_steps=15, trajectory_fill="brush")
     rows = evaluate.following_table({k: v for k, v in res.items() if k in pipes or k == "data"}, "toy SVD")
     out = {
         "what": "controller recipe of data/checkpoints/remoco-toy at --steps steps, today's path vs the faster one",
