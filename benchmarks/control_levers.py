@@ -114,8 +114,8 @@ def main(argv=None) -> int:
     for name, r in rows.items():
         print(f"{name:>24s}  {r['mean']:6.2f} ± {r['se']:.2f} px   ratio {r['ratio']:.2f}   closer {r['closer']:.0%}")
     out = dict(summary=rows, distances=dist, configs=configs, clips=args.clips, seed=evaluate.CHAPTER5_CLIP_SEED,
-               base=args.base,
-               sampler_steps=args.steps, motion_bucket_id=args.bucket, tracker="OpenCV DIS (paper: CoTracker)",
+               base=args.base, sampler_steps=args.steps, motion_bucket_id=args.bucket,
+               tracker="OpenCV DIS (paper: CoTracker)",
                eval_seconds=time.perf_counter() - t0, provenance=runs.provenance(config.TrainConfig()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     runs.write_json(args.out, out)
