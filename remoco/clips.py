@@ -72,6 +72,32 @@ class TrainClips(torch.utils.data.Dataset):
         return data.make_clip(data.clip_seed(cfg.data_seed, i), cfg.num_frames, cfg.height, cfg.width,
                               kind=self.kind_of(i), photos=data.PHOTO_SETS[cfg.photos])
 
+    def _draw(self, i: int) -> tuple:
+        clip = self.synthetic_clip(i)
+        return clip.video, clip.flow, clip.visibility
+
+    def prefill(self, processes: int) -> None:
+        """Draw every synthetic clip now, ``processes`` at a time, and keep them all (``cache_clips``).
+
+        Each clip is deterministic in ``(data_seed, i)``, so the items are the tensors a lazy draw gives; what
+        changes is when they are drawn. On a GPU a clip (~20 ms of CPU) costs more than a training step's share,
+        so a long run draws them up front; loader workers forked afterwards start with all of them."""
+        import multiprocessing as mp
+
+        if self.files is not None:
+            raise ValueError(f"TrainConfig.data={self.cfg.data!r}: prefill needs data='synthetic'")
+        if not self.cfg.cache_clips:
+            raise ValueError("prefill keeps every clip: it needs TrainConfig.cache_clips=True")
+        if int(processes) < 1:
+            raise ValueError(f"processes must be >= 1, got {processes!r}")
+        todo = [i for i in range(self.n) if i not in self._clip_cache]
+        if int(processes) == 1:
+            self._clip_cache.update((i, self._draw(i)) for i in todo)
+            return
+        with mp.get_context("fork").Pool(int(processes)) as pool:
+            for i, item in zip(todo, pool.imap(self._draw, todo, chunksize=16)):
+                self._clip_cache[i] = item
+
     def __getitem__(self, i: int) -> dict:
         cfg = self.cfg
         i = int(i)

@@ -137,7 +137,7 @@ class TrainConfig:
     log_every: int = 1
     cache_latents: bool = True
     cache_clips: bool = True           # keep generated synthetic clips in memory (~0.4 MB each at toy size)
-    num_workers: int = 0
+    num_workers: int = 0               # > 0: loader workers, and the synthetic clips drawn up front by that many
     stop_after: int | None = None      # stop this run after N optimizer steps (simulated kill, tests)
     progress: bool = True
 

@@ -450,6 +450,8 @@ def denoiser_setup(cfg: TrainConfig, stage: str, device, vae_path: Path | None =
                             cfg.cache_latents)
     sf = float(comps["vae"].config.scaling_factor)
     ds = TrainClips(cfg, with_flow=(stage == "controller" or cfg.motion_bucket == "flow"))
+    if cfg.num_workers > 0 and cfg.cache_clips and cfg.data == "synthetic":
+        ds.prefill(cfg.num_workers)  # the loader's workers then fork with every clip drawn
 
     def loss_fn(model, batch, gen):
         b = edm_training_batch(cfg, stage, frozen, batch, gen, sf)

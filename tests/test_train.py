@@ -100,6 +100,20 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, stage):
     assert again.final_path == b2.final_path and again.steps_this_run == {}
 
 
+def test_prefill_draws_the_clips_a_lazy_read_gives(tmp_path):
+    cfg = tiny("controller", tmp_path / "c")
+    filled, lazy = clips.TrainClips(cfg), clips.TrainClips(cfg.replace(cache_clips=False))
+    filled.prefill(2)
+    assert sorted(filled._clip_cache) == list(range(len(filled)))
+    for i in (0, len(lazy) - 1):
+        for key in ("video", "flow", "visibility"):
+            assert torch.equal(filled[i][key], lazy[i][key]), (i, key)
+    with pytest.raises(ValueError, match="cache_clips"):
+        lazy.prefill(2)
+    with pytest.raises(ValueError, match="processes"):
+        filled.prefill(0)
+
+
 def test_clip_cache_does_not_change_items_or_weights(tmp_path):
     cfg = tiny("controller", tmp_path / "c")
     cached, fresh = clips.TrainClips(cfg), clips.TrainClips(cfg.replace(cache_clips=False))
