@@ -8,12 +8,16 @@
 # max_steps, sized so that they finish in about TRAIN_SECONDS (default 380). STEPS=N skips the probe.
 # RUNS: space-separated NAME:field=value,...; CLIPS (default 8192) synthetic training clips, drawn up front by
 # WORKERS (default 6) processes per run, which then serve as its loader workers.
+#
+# Measured on one H200 (2026-12-04, results/gpu_base_probe.json): the toy UNet stage at batch 128 takes 0.33 s a
+# step alone and 1.03-1.09 s with two runs sharing the GPU, so runs share it badly: one run at a time. At 0.33 s
+# (388 clips/s, ~43x the 2-core CPU's 9.1) the ~1.1 M clip-samples the CPU error curve asks for take ~47 min.
 set -u
 OUT=${OUT:?set OUT to a folder}
 VAE=${VAE:?set VAE to a finished toy VAE folder}
 BUDGET=${1:-380}
 STEPS=${STEPS:-}
-read -r -a RUNS <<< "${RUNS:-preset:batch_size=128,lr=4e-4 attn:batch_size=128,lr=4e-4,unet_attention=all,p_mean=0.0}"
+read -r -a RUNS <<< "${RUNS:-attn:batch_size=128,lr=4e-4,unet_attention=all,p_mean=0.0}"
 WORK=${WORK:-/tmp/gpu-base}
 mkdir -p "$OUT" "$WORK/logs"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -36,7 +40,7 @@ if [[ -z $STEPS ]]; then
     echo "probe ${run%%:*}: $s s/step" | tee -a "$OUT/plan.txt"
     STEP=$(python3 -c "print(max($STEP, $s))")
   done
-  STEPS=$(python3 -c "print(max(500, min(40000, int($BUDGET / ($STEP * 1.1) / 100) * 100)))")
+  STEPS=$(python3 -c "print(max(100, min(40000, int($BUDGET / ($STEP * 1.1) / 100) * 100)))")
 fi
 echo "max_steps $STEPS for ${#RUNS[@]} runs (budget $BUDGET s)" | tee -a "$OUT/plan.txt"
 for run in "${RUNS[@]}"; do
