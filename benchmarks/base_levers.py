@@ -28,15 +28,15 @@ from remoco import config, evaluate, models, runs
 from remoco.train import train
 
 
-def shipped_vae(base: Path, run_dir: Path) -> None:
-    """Put ``base``'s VAE where the ``unet`` stage looks for a finished VAE (``run_dir/vae/final``)."""
+def use_vae(vae: Path, run_dir: Path) -> None:
+    """Put the finished VAE folder ``vae`` where the ``unet`` stage looks for one (``run_dir/vae/final``)."""
     final = run_dir / "vae" / "final"
     if (final / "provenance.json").is_file():
         return
-    if not (base / "vae" / "config.json").is_file():
-        raise FileNotFoundError(f"base={str(base)!r} has no vae/config.json: not a toy base pipeline folder")
-    shutil.copytree(base / "vae", final, dirs_exist_ok=True)
-    runs.write_json(final / "provenance.json", {"copied_from": str(base / "vae")})
+    if not (vae / "config.json").is_file():
+        raise FileNotFoundError(f"vae={str(vae)!r} has no config.json: expected a finished toy VAE folder")
+    shutil.copytree(vae, final, dirs_exist_ok=True)
+    runs.write_json(final / "provenance.json", {"copied_from": str(vae)})
 
 
 def main(argv=None) -> int:
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     for text in args.run:
         name, over = parse_run(text)
         run_dir = Path(args.work) / name
-        shipped_vae(base, run_dir)
+        use_vae(base / "vae", run_dir)
         cfg = config.preset_config("toy-cpu", "unet", out_dir=str(run_dir), progress=True, **over)
         res = train(cfg)
         if res.final_path is None:

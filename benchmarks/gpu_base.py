@@ -20,30 +20,23 @@ training does, not a shipped base.
 from __future__ import annotations
 
 import argparse
-import shutil
 import tarfile
 from pathlib import Path
 
+from base_levers import use_vae
 from control_levers import parse_run
 
 PART_BYTES = 15_000_000
 
 
 def train_run(vae: Path, work: Path, run: str, sets: list[str]) -> Path:
-    from remoco import config, runs
+    from remoco import config
     from remoco.train import train
 
     name, over = parse_run(run)
-    for item in sets:
-        over.update(parse_run(f"x:{item}")[1])
+    over.update(parse_run("sets:" + ",".join(sets))[1])
     run_dir = work / name
-    final_vae = run_dir / "vae" / "final"
-    if not (vae / "config.json").is_file():
-        raise FileNotFoundError(f"vae={str(vae)!r} has no config.json: expected a finished toy VAE folder")
-    if not (final_vae / "provenance.json").is_file():
-        shutil.copytree(vae, final_vae, dirs_exist_ok=True)
-        if not (final_vae / "provenance.json").is_file():
-            runs.write_json(final_vae / "provenance.json", {"copied_from": str(vae)})
+    use_vae(vae, run_dir)
     cfg = config.preset_config("toy-cpu", "unet", out_dir=str(run_dir), progress=False, **over)
     res = train(cfg)
     if res.final_path is None:

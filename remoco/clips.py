@@ -73,6 +73,7 @@ class TrainClips(torch.utils.data.Dataset):
                               kind=self.kind_of(i), photos=data.PHOTO_SETS[cfg.photos])
 
     def _draw(self, i: int) -> tuple:
+        """``(video, flow, visibility)`` of synthetic clip ``i``: what an item holds (lazy read or :meth:`prefill`)."""
         clip = self.synthetic_clip(i)
         return clip.video, clip.flow, clip.visibility
 
@@ -88,13 +89,13 @@ class TrainClips(torch.utils.data.Dataset):
             raise ValueError(f"TrainConfig.data={self.cfg.data!r}: prefill needs data='synthetic'")
         if not self.cfg.cache_clips:
             raise ValueError("prefill keeps every clip: it needs TrainConfig.cache_clips=True")
-        if int(processes) < 1:
-            raise ValueError(f"processes must be >= 1, got {processes!r}")
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"processes must be an int >= 1, got {processes!r}")
         todo = [i for i in range(self.n) if i not in self._clip_cache]
-        if int(processes) == 1:
+        if processes == 1:
             self._clip_cache.update((i, self._draw(i)) for i in todo)
             return
-        with mp.get_context("fork").Pool(int(processes)) as pool:
+        with mp.get_context("fork").Pool(processes) as pool:
             for i, item in zip(todo, pool.imap(self._draw, todo, chunksize=16)):
                 self._clip_cache[i] = item
 
@@ -109,8 +110,7 @@ class TrainClips(torch.utils.data.Dataset):
             if i in self._clip_cache:
                 video, flow, vis = self._clip_cache[i]
             else:
-                clip = self.synthetic_clip(i)
-                video, flow, vis = clip.video, clip.flow, clip.visibility
+                video, flow, vis = self._draw(i)
                 if cfg.cache_clips:
                     self._clip_cache[i] = (video, flow, vis)
         else:
