@@ -189,7 +189,7 @@ FROZEN_BASE_RECIPE = {"unet_lr": 0.0, "max_steps": 1000, "lr": 1e-3}
 #: at 32/32/32 trained on 32-px crops (chapter 1 shows the sweep that chose it). A retrain with today's preset was
 #: not shipped because its controllers steer less; chapter 1 traces that to the plain autoencoder alone (with the
 #: temporal VAE kept, the preset's other settings steer as the shipped ones do; at twice the controller steps for
-#: both autoencoders the plain one still steers less). The tests accept exactly these
+#: both autoencoders, on two base seeds each, the plain one still steers less). The tests accept exactly these
 #: differences between a stored config and today's, and fail once a retrained checkpoint makes one stale.
 PENDING_RETRAIN = {**BASELINE_PATH, "photos": "bench", "vae_steps": 1000, "vae_batch_size": 2, "vae_crop": 32,
                    "vae_frames": None, "vae_kind": "temporal", "vae_channels": [32, 32, 32], "vae_layers_per_block": 1,

@@ -147,3 +147,34 @@ def test_controller_seeds_benchmark_pairs_stored_systems_and_rejects_another_pro
     clash = subprocess.run([sys.executable, str(script), "--clips", "2", "--stored", str(tmp_path / "old.json"),
                             "--system", "a=/x:/y"], capture_output=True, text=True)
     assert clash.returncode == 2 and "['a']" in clash.stderr
+
+
+@pytest.mark.parametrize("name", ["controller_photos.json", "controller_seeds.json", "controller_seeds_plain.json"])
+def test_stored_controller_intervals_follow_from_their_per_clip_distances(name):
+    """Every figure of a stored ``benchmarks/controller_seeds.py`` result that a chapter quotes is recomputed from
+    the per-clip distances it stores: each system's mean, ratio to its base and share of clips closer than the base,
+    and each pair's paired interval (seeds averaged clip by clip), overall and split by clips with a held-out
+    photograph. A pair or system stored from other distances, or a split by other clips, fails."""
+    import json
+    from pathlib import Path
+
+    from remoco import photos
+
+    study = json.loads((Path(__file__).resolve().parent.parent / "results" / name).read_text())
+    systems, bases = study["systems"], study["bases"]
+    for s in systems.values():
+        d, b = np.asarray(s["distances"]), np.asarray(bases[s["base"]]["distances"])
+        assert len(d) == len(b) == study["clips"]
+        assert s["mean"] == pytest.approx(d.mean()) and s["ratio"] == pytest.approx(d.mean() / b.mean())
+        assert s["closer"] == pytest.approx(np.mean(d < b))
+    held = np.array([photos.shows_held_out(ps) for ps in study["photographs"]]) if "photographs" in study else None
+    assert study.get("pairs") or name != "controller_photos.json"  # chapter 1 quotes its pairs
+    for pair, stored in study.get("pairs", {}).items():
+        a, b = (np.mean([systems[n]["distances"] for n in side.split("+")], axis=0) for side in pair.split("-"))
+        for key in ("mean", "low", "high"):
+            assert stored[key] == pytest.approx(decide.t_interval(a - b)[key], abs=1e-9), (pair, key)
+        for label, rows in (("with a held-out photograph", held), ("without", None if held is None else ~held)):
+            split = study.get("pairs_by_photograph", {}).get(pair, {}).get(label)
+            if split is not None:
+                assert split["n"] == rows.sum()
+                assert split["mean"] == pytest.approx(decide.t_interval((a - b)[rows])["mean"], abs=1e-9), pair
