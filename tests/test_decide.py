@@ -177,4 +177,5 @@ def test_stored_controller_intervals_follow_from_their_per_clip_distances(name):
             split = study.get("pairs_by_photograph", {}).get(pair, {}).get(label)
             if split is not None:
                 assert split["n"] == rows.sum()
-                assert split["mean"] == pytest.approx(decide.t_interval((a - b)[rows])["mean"], abs=1e-9), pair
+                for key in ("mean", "low", "high"):
+                    assert split[key] == pytest.approx(decide.t_interval((a - b)[rows])[key], abs=1e-9), (pair, key)
